@@ -1,0 +1,189 @@
+"""Detection commands: `check`, `train`, `models`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from safewatch.policy import PolicyError
+
+
+def _detector(policy: Path | None):
+    from safewatch.detector import Detector
+
+    try:
+        return Detector(policy)
+    except PolicyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _print_verdict(text: str, verdict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    state = "[red]FLAGGED[/red]" if verdict.flagged else "[green]not flagged[/green]"
+    console.print(f"{state}  action=[bold]{verdict.action.value}[/bold]  score={verdict.overall_score:.3f}  "
+                  f"language={verdict.language}  decided_by={verdict.decided_by}  {verdict.latency_ms:.2f} ms")
+    table = Table("category", "score", "flagged", show_edge=False)
+    for c, s in sorted(verdict.category_scores.items(), key=lambda kv: -kv[1]):
+        if s >= 0.05 or verdict.categories.get(c):
+            table.add_row(c, f"{s:.3f}", "yes" if verdict.categories.get(c) else "")
+    if table.row_count:
+        console.print(table)
+    for m in verdict.matches:
+        where = f" {text[m.span[0]:m.span[1]]!r}" if m.span else (f" ≈ {m.text!r}" if m.text else "")
+        console.print(f"  match: {m.layer}/{m.category} {m.rule or ''}{where}")
+    for note in verdict.context.notes:
+        console.print(f"  context: {note}")
+    if verdict.redacted_text:
+        console.print(f"  redacted: {verdict.redacted_text}")
+    if verdict.support_message:
+        console.print(f"  support: {verdict.support_message}")
+
+
+def check(
+    text: str = typer.Argument(None, help="The text to check. Omit it when using --jsonl."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+    role: str = typer.Option("input", help="input (a user prompt) or output (a model answer)."),
+    policy: Path = typer.Option(None, "--policy", help="A policy YAML that extends or replaces the default."),
+    jsonl: str = typer.Option(None, "--jsonl", help="Read JSON lines with a `text` field from FILE ('-' for stdin); "
+                              "write one verdict JSON per line, same order."),
+    batch_size: int = typer.Option(256, help="Texts per model call with --jsonl."),
+) -> None:
+    """Check a text (or a JSONL file of texts) and print the verdict."""
+    if role not in ("input", "output"):
+        typer.echo("error: --role must be 'input' or 'output'", err=True)
+        raise typer.Exit(2)
+    if (text is None) == (jsonl is None):
+        typer.echo("error: give either TEXT or --jsonl FILE", err=True)
+        raise typer.Exit(2)
+    detector = _detector(policy)
+    if jsonl is not None:
+        _check_jsonl(detector, jsonl, role, batch_size)
+        return
+    verdict = detector.check(text, role=role)
+    if as_json:
+        typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
+    else:
+        _print_verdict(text, verdict)
+
+
+def _check_jsonl(detector, source: str, role: str, batch_size: int) -> None:
+    stream = sys.stdin if source == "-" else None
+    if stream is None:
+        try:
+            stream = open(source, encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            typer.echo(f"error: cannot read {source}: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    out = sys.stdout
+    batch: list[str] = []
+
+    def flush() -> None:
+        for v in detector.check_batch(batch, role=role):
+            out.write(json.dumps(v.to_dict(), ensure_ascii=False) + "\n")
+        batch.clear()
+
+    try:
+        for n, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                text = obj["text"] if isinstance(obj, dict) else None
+            except (json.JSONDecodeError, KeyError):
+                text = None
+            if not isinstance(text, str):
+                typer.echo(f"error: line {n}: expected a JSON object with a string `text` field", err=True)
+                raise typer.Exit(2)
+            batch.append(text)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+        out.flush()
+
+
+def train(
+    seed: int = typer.Option(13, help="Random seed: the same seed and data give the same heads."),
+    check_only: bool = typer.Option(False, "--check", help="Retrain into a temporary folder and verify the shipped "
+                                    "heads and thresholds are what this command produces."),
+    report: Path = typer.Option(Path("reports/training"), help="Where to write the training report."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Train the classifier heads from the datasets' train splits and the project's corpus."""
+    import tempfile
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from safewatch.detect.classifier import Head, head_path
+    from safewatch.train.trainer import report_markdown, save_report
+    from safewatch.train.trainer import train as run_training
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), transient=True, disable=as_json) as progress:
+        if check_only:
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp_path = Path(tmp)
+                result = run_training(seed, out_dir=tmp_path, progress=progress,
+                                      trained_policy_path=tmp_path / "trained.yaml")
+                problems = _compare_heads(tmp_path, head_path, Head)
+                from safewatch.train.trainer import TRAINED_POLICY
+
+                if (tmp_path / "trained.yaml").read_text() != TRAINED_POLICY.read_text():
+                    problems.append("thresholds in policy/default/trained.yaml differ")
+        else:
+            result = run_training(seed, progress=progress)
+            save_report(result, report)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        typer.echo(report_markdown(result))
+    if check_only:
+        if problems:
+            typer.echo("shipped heads differ from a fresh training run:\n  " + "\n  ".join(problems), err=True)
+            raise typer.Exit(1)
+        typer.echo("ok: shipped heads match a fresh training run", err=True)
+
+
+def _compare_heads(tmp: Path, head_path, head_cls) -> list[str]:
+    import numpy as np
+
+    problems = []
+    for encoder in ("minilm", "e5"):
+        shipped, fresh = head_path(encoder), tmp / f"heads-{encoder}.npz"
+        if not shipped.exists() or not fresh.exists():
+            problems.append(f"{encoder}: head missing ({shipped if not shipped.exists() else fresh})")
+            continue
+        a, b = head_cls.load(shipped), head_cls.load(fresh)
+        if a.categories != b.categories:
+            problems.append(f"{encoder}: categories differ")
+            continue
+        # Embeddings come from threaded float kernels: equal to ~1e-6, not bit for bit.
+        for name in ("weights", "bias", "platt_a", "platt_b"):
+            if not np.allclose(getattr(a, name), getattr(b, name), atol=1e-3, rtol=1e-3):
+                problems.append(f"{encoder}: {name} differ")
+    return problems
+
+
+def models_build() -> None:
+    """Build the models safewatch makes itself (the int8 ONNX export of MiniLM) into the model cache."""
+    from safewatch.detect.embed import minilm_onnx_path
+
+    typer.echo(str(minilm_onnx_path()))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)
+    app.command("train")(train)
+    models = typer.Typer(help="Models safewatch builds itself.", no_args_is_help=True)
+    models.command("build")(models_build)
+    app.add_typer(models, name="models")

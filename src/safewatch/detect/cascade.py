@@ -1,0 +1,163 @@
+"""The cascade: cheap layers first, embeddings only where needed, fused per category into a Verdict.
+
+Order: normalize → rules, PII, injection, context (microseconds) → early exit where a layer is certain and no
+context cue argues against it → embed (one encoder per language) → semantic + classifier → fuse (max per
+category, then sub-categories lift their parents, then context factors) → thresholds and action from the policy.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from safewatch.detect.base import LayerScores, Prepared
+from safewatch.detect.classifier import ClassifierLayer
+from safewatch.detect.context import ContextLayer
+from safewatch.detect.embed import EncoderPool, encoder_name_for
+from safewatch.detect.injection import InjectionLayer
+from safewatch.detect.normalize import prepare
+from safewatch.detect.pii import PiiLayer
+from safewatch.detect.rules import RulesLayer
+from safewatch.detect.semantic import SemanticLayer
+from safewatch.policy import Policy
+from safewatch.taxonomy import PARENT
+from safewatch.verdict import Action, Match, Verdict
+
+log = logging.getLogger(__name__)
+
+# Layers whose scores decide categories. PII only redacts: your own email in a message is not a violation.
+_DECIDING = ("rules", "injection", "classifier", "semantic")
+
+
+class Cascade:
+    def __init__(self, policy: Policy, *, semantic: bool = True, classifier: bool = True, judge: object | None = None) -> None:
+        self.policy = policy
+        self.rules = RulesLayer(policy)
+        self.pii = PiiLayer(policy)
+        self.injection = InjectionLayer(policy)
+        self.context = ContextLayer(policy)
+        self.encoders = EncoderPool()
+        self.semantic = SemanticLayer(policy, self.encoders) if semantic else None
+        self.classifier = ClassifierLayer(self.semantic) if (classifier and self.semantic) else None
+        self.judge = judge
+        self.categories = list(policy.enabled_categories())
+
+    # -- running -------------------------------------------------------------------------------------------
+    def run(self, texts: list[str], role: str = "input") -> list[Verdict]:
+        prepared = [prepare(t, role) for t in texts]
+        results: list[dict[str, LayerScores]] = [{} for _ in prepared]
+        for layer in (self.rules, self.pii, self.injection, self.context):
+            for res, scores in zip(results, layer.score(prepared), strict=True):
+                res[layer.name] = scores
+        pending = [i for i, p in enumerate(prepared) if not self._certain(p, results[i])]
+        if pending and self.semantic is not None:
+            self.embed([prepared[i] for i in pending])
+            sub = [prepared[i] for i in pending]
+            model_layers = [self.semantic] + ([self.classifier] if self.classifier else [])
+            for layer in model_layers:
+                for i, scores in zip(pending, layer.score(sub), strict=True):
+                    results[i][layer.name] = scores
+        verdicts = [self.fuse(p, res) for p, res in zip(prepared, results, strict=True)]
+        if self.judge is not None:
+            verdicts = self.judge.review(prepared, verdicts)
+        return verdicts
+
+    def embed(self, batch: list[Prepared]) -> None:
+        """Set `embedding` on each prepared text, one encoder call per language group."""
+        groups: dict[str, list[Prepared]] = {}
+        for p in batch:
+            groups.setdefault(encoder_name_for(p.language), []).append(p)
+        for name, ps in groups.items():
+            vecs = self.encoders.get(name).encode([_model_text(p) for p in ps])
+            for p, v in zip(ps, vecs, strict=True):
+                p.embedding, p.encoder = v, name
+
+    @staticmethod
+    def _certain(p: Prepared, res: dict[str, LayerScores]) -> bool:
+        ctx = p.context
+        lowering = ctx.negated or ctx.third_party or ctx.educational or ctx.fiction or ctx.quotation or ctx.technical
+        return not lowering and any(s.certain for s in res.values())
+
+    # -- fusing --------------------------------------------------------------------------------------------
+    def fuse(self, p: Prepared, res: dict[str, LayerScores]) -> Verdict:
+        scores = {c: 0.0 for c in self.categories}
+        source: dict[str, str] = {}
+        covered = self.classifier.covers(p.encoder) if (self.classifier and p.encoder) else set()
+        for name in _DECIDING:
+            layer = res.get(name)
+            if layer is None:
+                continue
+            for c, s in layer.scores.items():
+                if c not in scores:
+                    continue
+                # Where a trained head covers a category it already weighs the exemplar similarity; the raw
+                # similarity only speaks for categories without a head (e.g. a user's custom category).
+                if name == "semantic" and c in covered:
+                    continue
+                if s > scores[c]:
+                    scores[c], source[c] = s, name
+        for child, parent in PARENT.items():
+            if child in scores and parent in scores and scores[child] > scores[parent]:
+                scores[parent], source[parent] = scores[child], source.get(child, "none")
+        scores = self.context.apply(p, scores)
+
+        flagged = {c: scores[c] >= self.policy.categories[c].threshold_for(p.role) for c in self.categories}
+        for child, parent in PARENT.items():
+            if flagged.get(child) and parent in flagged:
+                flagged[parent] = True
+        matches: list[Match] = [m for layer in res.values() for m in layer.matches]
+        pii = res.get("pii")
+        redacted = pii.redacted_text if pii and pii.redacted_text and pii.redacted_text != p.text else None
+
+        actions = [self.policy.categories[c].action for c, on in flagged.items() if on]
+        action = Action.strongest(actions)
+        if action == Action.ALLOW:
+            near = any(
+                scores[c] >= self.policy.categories[c].threshold_for(p.role) - self.policy.warn_margin and scores[c] > 0
+                for c in self.categories
+            )
+            action = Action.WARN if near else Action.ALLOW
+        if redacted and action.severity < Action.REDACT.severity:
+            action = Action.REDACT
+        any_flag = any(flagged.values())
+        top = max(scores, key=lambda c: scores[c]) if scores else None
+        return Verdict(
+            flagged=any_flag,
+            action=action,
+            overall_score=round(float(max(scores.values(), default=0.0)), 4),
+            categories=flagged,
+            category_scores={c: round(float(s), 4) for c, s in scores.items()},
+            matches=matches,
+            context=p.context,
+            language=p.language,
+            redacted_text=redacted,
+            decided_by=source.get(top, "none") if top and scores[top] > 0 else "none",
+            policy_version=self.policy.version_tag,
+            support_message=self._support_message(p.language) if action == Action.SUPPORT else None,
+        )
+
+    def _support_message(self, language: str) -> str | None:
+        locale = self.policy.crisis_for(language)
+        if locale is None:
+            return None
+        lines = [locale.message]
+        for r in locale.resources:
+            contact = " · ".join(x for x in (r.phone, r.text, r.url) if x)
+            lines.append(f"- {r.name}: {contact}" if contact else f"- {r.name}")
+        return "\n".join(lines)
+
+
+def _model_text(p: Prepared) -> str:
+    """What the encoder reads: the normalized text (slang expanded, look-alikes folded), case kept out.
+
+    For Chinese and Vietnamese the sanitized original keeps more of what the multilingual model learned from.
+    """
+    return p.normalized if p.language == "en" else p.text
+
+
+def embeddings_of(cascade: Cascade, texts: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Embeddings and encoder names for raw texts, exactly as the cascade would compute them (for training)."""
+    prepared = [prepare(t) for t in texts]
+    cascade.embed(prepared)
+    return np.stack([p.embedding for p in prepared]) if prepared else np.zeros((0, 384), np.float32), [p.encoder for p in prepared]

@@ -1,0 +1,101 @@
+"""Trained multi-label heads over sentence embeddings and exemplar similarities.
+
+One head per encoder (`heads-minilm.npz`, `heads-e5.npz`), built by `safewatch train` and shipped as package
+data. A head is, per category, a logistic regression over [embedding ⊕ similarity to each category's exemplars ⊕
+similarity to the benign look-alikes], with Platt scaling fitted on a dev split so its output is a probability.
+Inference is a matrix product in numpy: no scikit-learn at run time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from safewatch.detect.base import LayerScores, Prepared
+from safewatch.detect.semantic import SemanticLayer
+from safewatch.paths import DATA_DIR
+
+
+@dataclass
+class Head:
+    encoder: str
+    categories: list[str]
+    sim_categories: list[str]  # the order of the similarity features at training time
+    weights: np.ndarray  # (n_categories, n_features)
+    bias: np.ndarray  # (n_categories,)
+    platt_a: np.ndarray
+    platt_b: np.ndarray
+    meta: dict
+
+    @classmethod
+    def load(cls, path: Path) -> Head:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            return cls(
+                encoder=meta["encoder"], categories=meta["categories"], sim_categories=meta["sim_categories"],
+                weights=z["weights"], bias=z["bias"], platt_a=z["platt_a"], platt_b=z["platt_b"], meta=meta,
+            )
+
+    def save(self, path: Path) -> None:
+        meta = dict(self.meta, encoder=self.encoder, categories=self.categories, sim_categories=self.sim_categories)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Fixed dtypes and no timestamps in the file: the same training run yields the same bytes.
+        with open(path, "wb") as f:
+            np.savez(f, weights=self.weights.astype(np.float32), bias=self.bias.astype(np.float32),
+                     platt_a=self.platt_a.astype(np.float32), platt_b=self.platt_b.astype(np.float32),
+                     meta=np.asarray(json.dumps(meta, sort_keys=True)))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(n, n_categories) calibrated probabilities."""
+        logits = features @ self.weights.T + self.bias
+        return 1.0 / (1.0 + np.exp(-(logits * self.platt_a + self.platt_b)))
+
+
+def head_path(encoder: str) -> Path:
+    return DATA_DIR / f"heads-{encoder}.npz"
+
+
+def build_features(embeddings: np.ndarray, semantic: SemanticLayer, encoder: str, sim_categories: list[str]) -> np.ndarray:
+    """The feature matrix a head reads: the layout must match between training and inference."""
+    per_cat, _, benign = semantic.similarities(embeddings, encoder)
+    current = {c: i for i, c in enumerate(semantic.index(encoder).categories)}
+    sims = np.full((len(embeddings), len(sim_categories)), -1.0, dtype=np.float32)
+    for j, c in enumerate(sim_categories):
+        if c in current:
+            sims[:, j] = per_cat[:, current[c]]
+    return np.hstack([embeddings, sims, benign[:, None]]).astype(np.float32)
+
+
+class ClassifierLayer:
+    name = "classifier"
+
+    def __init__(self, semantic: SemanticLayer, heads: dict[str, Head] | None = None) -> None:
+        self.semantic = semantic
+        if heads is None:
+            heads = {}
+            for encoder in ("minilm", "e5"):
+                path = head_path(encoder)
+                if path.exists():
+                    heads[encoder] = Head.load(path)
+        self.heads = heads
+
+    def covers(self, encoder: str) -> set[str]:
+        head = self.heads.get(encoder)
+        return set(head.categories) if head else set()
+
+    def score(self, batch: list[Prepared]) -> list[LayerScores]:
+        out = [LayerScores() for _ in batch]
+        by_encoder: dict[str, list[int]] = {}
+        for i, p in enumerate(batch):
+            if p.embedding is not None and p.encoder in self.heads:
+                by_encoder.setdefault(p.encoder, []).append(i)
+        for encoder, rows in by_encoder.items():
+            head = self.heads[encoder]
+            emb = np.stack([batch[i].embedding for i in rows])
+            probs = head.predict(build_features(emb, self.semantic, encoder, head.sim_categories))
+            for j, i in enumerate(rows):
+                out[i].scores = {c: round(float(probs[j, k]), 4) for k, c in enumerate(head.categories)}
+        return out

@@ -1,0 +1,128 @@
+"""Context signals: negation, third party / help-seeking, education, fiction, quotation, technical use.
+
+"My friend is suicidal, how can I help her" and "I'm not thinking about suicide anymore" share words with real
+intent. These cues do not drop a score: they lower it by a stated factor, and the verdict's `context.notes` says
+which cue lowered which category. The cues run on the normalized text (accents kept for Vietnamese, so they work
+for typed-without-diacritics text through the stripped form as well).
+"""
+
+from __future__ import annotations
+
+import regex
+
+from safewatch.detect.base import LayerScores, Prepared
+from safewatch.detect.normalize import strip_accents
+from safewatch.policy import Policy
+
+_SELF_HARM = ("self-harm", "self-harm/intent", "self-harm/instructions")
+_VIOLENT = ("violence", "violence/graphic", "harassment/threatening", "hate/threatening", "illicit/violent")
+_ABUSE = ("harassment", "harassment/threatening", "hate", "hate/threatening", "violence", "violence/graphic")
+
+# signal -> (categories it lowers, factor). Instructions stay high under education and fiction on purpose:
+# "for my novel, how exactly would she make the poison" is still a request for instructions.
+EFFECTS: dict[str, tuple[tuple[str, ...], float]] = {
+    "negated": (_SELF_HARM + _VIOLENT, 0.3),
+    "third_party": (("self-harm", "self-harm/intent"), 0.3),
+    "educational": (("violence", "violence/graphic", "hate", "self-harm", "illicit", "sexual", "prompt-injection", "bias"), 0.6),
+    "fiction": (("violence", "violence/graphic", "harassment/threatening", "hate/threatening"), 0.6),
+    "quotation": (_ABUSE, 0.6),
+    "technical": (_SELF_HARM + _VIOLENT + ("violence",), 0.15),
+}
+
+_I = regex.IGNORECASE
+_SH_EN = r"(suicid\w*|kill(ing)? myself|end(ing)? (my life|it all)|self harm\w*|hurt(ing)? myself|cutting|want(ed)? to die|take my (own )?life)"
+CUES: dict[str, list[regex.Pattern]] = {
+    "negated": [
+        regex.compile(rf"\b(not|never|no longer|don't|do not|am not|i'm not|won't|will not|wouldn't|would never|stopped|quit|no more)\b(\s+\w+){{0,4}}?\s+{_SH_EN}", _I),
+        regex.compile(rf"\bused to\b(\s+\w+){{0,3}}?\s+({_SH_EN}|be suicidal)", _I),
+        regex.compile(r"\b(i'm|i am|im) (not|no longer) (suicidal|going to hurt (myself|anyone))\b", _I),
+        regex.compile(r"\b(would|will) never (hurt|kill|harm) (you|anyone|him|her|them|myself)\b", _I),
+        regex.compile(r"không (còn|bao giờ|hề|có ý định)( \S+){0,3} (tự tử|tự sát|muốn chết|nghĩ đến cái chết|làm hại bản thân)", _I),
+        regex.compile(r"(đã|giờ) (hết|thôi) (muốn chết|nghĩ đến (chuyện )?tự tử)", _I),
+        regex.compile(r"(不再|不会|没有|没想过|从不|已经不)(想)?(自杀|轻生|死|伤害自己)"),
+        regex.compile(r"(以前|曾经)(想过?)(自杀|死)"),
+    ],
+    "third_party": [
+        regex.compile(r"\b(my|a|our|his|her) (friend|best friend|bff|sister|brother|mom|mum|mother|dad|father|son|daughter|wife|husband|partner|girlfriend|boyfriend|cousin|student|coworker|colleague|classmate|roommate|kid|child|teen|patient|client|neighbou?r)s?\b.{0,60}\b(suicid\w*|kill (him|her|them)sel(f|ves)|self harm\w*|cutting|want(s|ed)? to die|end (his|her|their) li(fe|ves))", _I),
+        regex.compile(r"\b(how|what) (can|should|do|could) (i|we) (help|support|say to|tell|do for)\b", _I),
+        regex.compile(r"\bhow to (help|support|talk to) (someone|a friend|a person|people|my)\b", _I),
+        regex.compile(r"\b(someone|somebody) (i know|close to me)\b", _I),
+        regex.compile(r"(bạn|em|chị|anh|mẹ|bố|ba|con|vợ|chồng|người yêu|đồng nghiệp|học sinh)( (gái|trai))? (tôi|mình|tao|em)\b.{0,50}(tự tử|tự sát|muốn chết|tự làm hại|rạch tay)", _I),
+        regex.compile(r"(làm sao|làm thế nào|phải làm gì|nên làm gì|cách) (để )?(giúp|hỗ trợ|khuyên|an ủi)", _I),
+        regex.compile(r"(我|我的)(朋友|同学|妈妈|爸爸|孩子|女儿|儿子|老婆|老公|同事|室友|妹妹|弟弟|姐姐|哥哥|学生|闺蜜).{0,20}(自杀|想死|轻生|自残|割腕)"),
+        regex.compile(r"(怎么|如何|该怎么)(帮助?|劝|安慰|支持)"),
+    ],
+    "educational": [
+        regex.compile(r"^(what|who) (is|was|are|were) (a |an |the )?[\w' ]{1,30}\??$", _I),
+        regex.compile(r"\b(history of|the history|historical|why did|when did|what caused|causes of|statistics|research (on|about|says)|studies (show|on)|according to|for (a|my) (school|class|history) (project|essay|report)|documentary|explain (what|why|how) .{0,40} (happened|works|is))\b", _I),
+        regex.compile(r"\bhow did \w+( \w+)? die\b", _I),
+        regex.compile(r"(là gì|lịch sử|nguyên nhân|tại sao .{0,30} xảy ra|nghiên cứu|thống kê)", _I),
+        regex.compile(r"(是什么|什么是|历史|为什么会发生|原因是|研究表明|统计)"),
+    ],
+    "fiction": [
+        regex.compile(r"\b(in|for) (my|a|the|our) (novel|story|book|movie|film|game|screenplay|script|fanfic|fan fiction|dnd|d&d|campaign|comic|manga|anime|play)\b", _I),
+        regex.compile(r"\b(my|the) (character|villain|protagonist|antagonist|hero|npc)\b", _I),
+        regex.compile(r"(trong|cho) (tiểu thuyết|truyện|phim|game|trò chơi|kịch bản)|nhân vật", _I),
+        regex.compile(r"(小说|故事|游戏|电影|剧本|动漫)(里|中)|角色|反派"),
+    ],
+    "quotation": [
+        regex.compile(r"\b(he|she|they|someone|somebody|a guy|a man|a woman|the news|an article|the article|the report|my boss|people) (said|says|wrote|posted|told me|tweeted|commented|yelled|shouted)\b", _I),
+        regex.compile(r"\b(reported|according to (the )?(news|police|reports))\b", _I),
+        regex.compile(r"(anh ấy|cô ấy|họ|báo|tin tức|bài báo|người ta) (nói|viết|đăng|đưa tin)", _I),
+        regex.compile(r"(他|她|他们|新闻|报道|有人)(说|写|称|报道)"),
+    ],
+    "technical": [
+        regex.compile(r"\b(kill|terminate|end|stop|shoot|execute|abort|nuke|murder|strangle|choke)\b(\s+\w+){0,3}?\s+(process(es)?|thread|task|job|pid|session|container|pod|server|app|program|daemon|script|query|connection|tab|command|service|zombie|child|port)\b", _I),
+        regex.compile(r"\bkill (-9|-\w+|all)\b|\bkillall\b|\bpkill\b|\bsigkill\b|\bsigterm\b", _I),
+        regex.compile(r"\b(python|linux|unix|windows|bash|terminal|docker|kubernetes|git|sql|java|node|excel|vim|emacs)\b.{0,40}\b(kill|terminate|execute|shoot|abort)|\b(kill|terminate|execute|abort)\b.{0,40}\b(python|linux|unix|windows|bash|terminal|docker|kubernetes|git|sql|java|node)\b", _I),
+        regex.compile(r"\b(in|on) (minecraft|fortnite|elden ring|dark souls|skyrim|zelda|the game|cod|call of duty|valorant|league|pubg|roblox)\b|\b(final boss|boss fight|raid boss|mobs|creepers?|npcs?|ender dragon)\b", _I),
+        # "kill my boss" is a threat; "giết con boss trong game" is a game.
+        regex.compile(r"(tiến trình|process|con boss|trong game|trong trò chơi|quái vật trong)", _I),
+        regex.compile(r"(进程|线程|游戏里|游戏中|打boss|打怪)", _I),
+    ],
+}
+
+
+def detect_signals(p: Prepared) -> dict[str, str]:
+    """Each signal that fires, with the text that triggered it."""
+    fired: dict[str, str] = {}
+    texts = [p.normalized]
+    stripped = strip_accents(p.normalized)
+    if stripped != p.normalized:
+        texts.append(stripped)
+    for signal, patterns in CUES.items():
+        for pattern in patterns:
+            m = next((m for t in texts if (m := pattern.search(t))), None)
+            if m:
+                fired[signal] = m.group(0)
+                break
+    return fired
+
+
+class ContextLayer:
+    """Sets `Prepared.context`; its factors are applied by the cascade after fusion (`apply`)."""
+
+    name = "context"
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.effects = EFFECTS
+
+    def score(self, batch: list[Prepared]) -> list[LayerScores]:
+        for p in batch:
+            for signal, cue in detect_signals(p).items():
+                setattr(p.context, signal, True)
+                p.context.notes.append(f"{signal}: {cue!r}")
+        return [LayerScores() for _ in batch]
+
+    def apply(self, p: Prepared, scores: dict[str, float]) -> dict[str, float]:
+        """Lower the scores the context explains, and say so in the notes."""
+        out = dict(scores)
+        for signal, (categories, factor) in self.effects.items():
+            if not getattr(p.context, signal):
+                continue
+            lowered = [c for c in categories if out.get(c, 0.0) >= 0.2]
+            for c in lowered:
+                out[c] = out[c] * factor
+            if lowered:
+                p.context.notes.append(f"{signal} lowered {', '.join(lowered)} x{factor}")
+        return out

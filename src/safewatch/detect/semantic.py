@@ -1,0 +1,121 @@
+"""Nearest-exemplar similarity per category (NeMo-style intent matching, but scored).
+
+Every exemplar of the policy is embedded once per encoder. A text's similarity to a category is the mean of
+its top-2 cosine similarities to that category's exemplars; its similarity to the benign look-alikes works as
+counter-evidence. These similarities are also features of the trained classifier, which learns how far to trust
+them; on their own (categories without a trained head, e.g. a user's custom category) they are mapped to a score
+by a per-encoder band, because the two encoders' cosines live on different scales (e5's are compressed high).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from safewatch.detect.base import LayerScores, Prepared
+from safewatch.detect.embed import EncoderPool
+from safewatch.policy import Policy
+from safewatch.verdict import Match
+
+# (similarity at which the score starts to rise, similarity at which it reaches 1) per encoder.
+SCORE_BAND = {"minilm": (0.50, 0.80), "e5": (0.87, 0.95)}
+TOP_K = 2
+
+
+@dataclass
+class ExemplarIndex:
+    categories: list[str]
+    # (n_exemplars, dim) matrix and, for each row, the index of its category in `categories`.
+    matrix: np.ndarray
+    owner: np.ndarray
+    texts: list[str]
+    benign: np.ndarray
+
+
+def _exemplars_for(policy: Policy, encoder: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """English-only MiniLM gets the English exemplars; the multilingual encoder gets every language."""
+    pairs: list[tuple[str, str]] = []
+    for category, cat in policy.enabled_categories().items():
+        for lang, texts in cat.exemplars.items():
+            if encoder == "minilm" and lang != "en":
+                continue
+            pairs.extend((category, t) for t in texts)
+    benign = [t for lang, ts in policy.benign_exemplars.items() if encoder != "minilm" or lang == "en" for t in ts]
+    return pairs, benign
+
+
+class SemanticLayer:
+    name = "semantic"
+
+    def __init__(self, policy: Policy, encoders: EncoderPool) -> None:
+        self.policy = policy
+        self.encoders = encoders
+        self.categories = list(policy.enabled_categories())
+        self._indexes: dict[str, ExemplarIndex] = {}
+        self._lock = threading.Lock()
+
+    def index(self, encoder: str) -> ExemplarIndex:
+        idx = self._indexes.get(encoder)
+        if idx is None:
+            with self._lock:
+                idx = self._indexes.get(encoder)
+                if idx is None:
+                    idx = self._indexes[encoder] = self._build(encoder)
+        return idx
+
+    def _build(self, encoder: str) -> ExemplarIndex:
+        pairs, benign = _exemplars_for(self.policy, encoder)
+        enc = self.encoders.get(encoder)
+        texts = [t for _, t in pairs]
+        matrix = enc.encode(texts) if texts else np.zeros((0, enc.dim), np.float32)
+        owner = np.asarray([self.categories.index(c) for c, _ in pairs], dtype=np.int64)
+        benign_m = enc.encode(benign) if benign else np.zeros((0, enc.dim), np.float32)
+        return ExemplarIndex(self.categories, matrix, owner, texts, benign_m)
+
+    def similarities(self, embeddings: np.ndarray, encoder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per text: top-k mean similarity per category (n, n_categories), the best exemplar per category
+        (n, n_categories; -1 when none), and the best benign similarity (n,)."""
+        idx = self.index(encoder)
+        n, k = len(embeddings), len(idx.categories)
+        per_cat = np.full((n, k), -1.0, dtype=np.float32)
+        best = np.full((n, k), -1, dtype=np.int64)
+        if len(idx.matrix) and n:
+            sims = embeddings @ idx.matrix.T
+            for c in range(k):
+                cols = np.flatnonzero(idx.owner == c)
+                if not len(cols):
+                    continue
+                sub = sims[:, cols]
+                top = np.sort(sub, axis=1)[:, -min(TOP_K, len(cols)):]
+                per_cat[:, c] = top.mean(axis=1)
+                best[:, c] = cols[np.argmax(sub, axis=1)]
+        benign = (embeddings @ idx.benign.T).max(axis=1) if len(idx.benign) and n else np.full(n, -1.0, np.float32)
+        return per_cat, best, benign
+
+    def score(self, batch: list[Prepared]) -> list[LayerScores]:
+        out = [LayerScores() for _ in batch]
+        by_encoder: dict[str, list[int]] = {}
+        for i, p in enumerate(batch):
+            if p.embedding is not None:
+                by_encoder.setdefault(p.encoder, []).append(i)
+        for encoder, rows in by_encoder.items():
+            emb = np.stack([batch[i].embedding for i in rows])
+            per_cat, best, benign = self.similarities(emb, encoder)
+            lo, hi = SCORE_BAND[encoder]
+            idx = self.index(encoder)
+            for j, i in enumerate(rows):
+                for c, category in enumerate(idx.categories):
+                    sim = float(per_cat[j, c])
+                    # A benign look-alike closer than the category's exemplars pulls the score down.
+                    margin = sim - float(benign[j])
+                    score = float(np.clip((sim - lo) / (hi - lo), 0.0, 1.0))
+                    if margin < 0:
+                        score *= max(0.0, 1.0 + margin * 10)
+                    if score > 0.05:
+                        out[i].bump(category, round(score, 4))
+                    if score >= 0.5 and best[j, c] >= 0:
+                        out[i].matches.append(Match(layer=self.name, category=category, score=round(sim, 4),
+                                                    text=idx.texts[best[j, c]]))
+        return out

@@ -1,0 +1,72 @@
+"""`POST /v1/moderations` (OpenAI's schema) and `POST /api/v1/check` (full verdicts)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+
+from safewatch.auth.context import ProjectContext
+from safewatch.gateway.errors import InvalidRequest, ModelNotFound
+from safewatch.gateway.schemas import (
+    DEFAULT_MODERATION_MODEL,
+    MODERATION_MODELS,
+    CheckRequest,
+    ModerationRequest,
+    moderation_response,
+    read_json,
+)
+from safewatch.gateway.settings import GatewaySettings
+from safewatch.gateway.state import authorized, gateway
+from safewatch.verdict import Action, Verdict
+
+router = APIRouter()
+
+
+def _check_limits(texts: list[str], settings: GatewaySettings) -> None:
+    if not texts:
+        raise InvalidRequest("input must not be empty", param="input")
+    if len(texts) > settings.max_inputs:
+        raise InvalidRequest(f"input has {len(texts)} items; at most {settings.max_inputs} are allowed",
+                             param="input")
+    for i, text in enumerate(texts):
+        if len(text) > settings.max_text_chars:
+            raise InvalidRequest(f"input[{i}] has {len(text)} characters; at most {settings.max_text_chars} "
+                                 "are allowed", param="input")
+
+
+def _strongest(verdicts: list[Verdict]) -> Verdict:
+    return max(verdicts, key=lambda v: (v.action.severity, v.overall_score))
+
+
+@router.post("/v1/moderations")
+async def moderations(request: Request, project: ProjectContext = Depends(authorized)) -> dict:
+    state = gateway(request)
+    start = time.perf_counter()
+    body = await read_json(request, ModerationRequest, state.settings.max_body_bytes)
+    model = body.model or DEFAULT_MODERATION_MODEL
+    if model not in MODERATION_MODELS:
+        raise ModelNotFound(f"The model '{model}' does not exist; use one of: {', '.join(MODERATION_MODELS)}",
+                            param="model")
+    texts = body.texts()
+    _check_limits(texts, state.settings)
+    verdicts = await state.guard.verdicts(texts, "input")
+    top = _strongest(verdicts)
+    state.record(
+        project.project_id, name="moderation", user_id=request.headers.get("x-safewatch-user-id"),
+        session_id=request.headers.get("x-safewatch-session-id"), input=texts[0] if len(texts) == 1 else texts,
+        output=None, model=model, input_verdict=top, output_verdict=None,
+        blocked=top.action in (Action.BLOCK, Action.SUPPORT), usage=None,
+        latency_ms=(time.perf_counter() - start) * 1000, metadata={"route": "/v1/moderations"},
+    )
+    return moderation_response(model, verdicts)
+
+
+@router.post("/api/v1/check")
+async def check(request: Request, project: ProjectContext = Depends(authorized)) -> dict:
+    state = gateway(request)
+    body = await read_json(request, CheckRequest, state.settings.max_body_bytes)
+    texts = body.texts()
+    _check_limits(texts, state.settings)
+    verdicts = await state.guard.verdicts(texts, body.role)
+    return {"results": [v.to_dict() for v in verdicts]}

@@ -1,0 +1,25 @@
+"""Where safewatch finds and keeps its files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Trained heads ship as package data (built by `safewatch train`).
+DATA_DIR = PACKAGE_DIR / "data"
+REPO_ROOT = PACKAGE_DIR.parent.parent
+
+
+def model_cache_dir() -> Path:
+    """Models the project builds itself on first use (the int8 ONNX export), cached across runs."""
+    base = os.environ.get("SAFEWATCH_MODEL_DIR")
+    path = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "safewatch" / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def datasets_dir() -> Path:
+    """The shared public datasets: $SAFEWATCH_DATASETS, else ../shared/datasets beside the repository."""
+    env = os.environ.get("SAFEWATCH_DATASETS")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "datasets"

@@ -1,0 +1,219 @@
+"""Applies validated ingestion changes to the database: merge, upsert, tags, sessions, event ids, scoring jobs.
+
+Merge semantics follow Langfuse's ingestion service: events for one entity apply in timestamp order (creates
+before updates on ties); an absent field never overwrites; metadata is deep-merged; tags are unioned; a
+trace's timestamp and environment, an observation's trace, start time and environment, and a score's trace
+and timestamp are fixed by the first write.
+
+Everything for one request happens in one transaction, committed before the caller answers: an event
+acknowledged in a 207 is on disk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from safewatch.store.db import Database
+from safewatch.store.models import (
+    IngestionEvent,
+    Observation,
+    Score,
+    ScoringJob,
+    Trace,
+    TraceSession,
+    TraceTag,
+    utcnow,
+)
+from safewatch.store.upsert import chunks, insert_ignore, upsert
+from safewatch.tracing.events import Change
+
+TRACES: Table = Trace.__table__
+OBSERVATIONS: Table = Observation.__table__
+SCORES: Table = Score.__table__
+
+_IMMUTABLE = {
+    "trace": {"timestamp", "environment"},
+    "observation": {"trace_id", "start_time", "environment"},
+    "score": {"timestamp", "trace_id", "environment"},
+}
+_TABLES = {"trace": TRACES, "observation": OBSERVATIONS, "score": SCORES}
+_TEXT_FIELDS = ("input", "output")
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """One automatic-scoring job: score this trace (observation_id None) or this observation."""
+
+    job_id: int
+    project_id: str
+    trace_id: str
+    observation_id: str | None
+
+
+@dataclass
+class WriteResult:
+    applied: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    jobs: list[JobRef] = field(default_factory=list)
+    trace_ids: list[str] = field(default_factory=list)
+
+
+def deep_merge(old: Any, new: Any) -> Any:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = dict(old)
+        for k, v in new.items():
+            out[k] = deep_merge(old.get(k), v)
+        return out
+    return new
+
+
+class IngestionWriter:
+    """Writes changes for one project at a time; thread-safe (each call has its own session)."""
+
+    def __init__(self, db: Database, redact: Callable[[Any], Any] | None = None) -> None:
+        self.db = db
+        self.redact = redact
+
+    def apply(self, project_id: str, changes: list[Change], *, score_source: str | None = None) -> WriteResult:
+        result = WriteResult()
+        if not changes:
+            return result
+        with self.db.writing() as s:
+            seen = self._seen_event_ids(s, project_id, [c.event_id for c in changes])
+            fresh = [c for c in changes if c.event_id not in seen]
+            result.duplicates = [c.event_id for c in changes if c.event_id in seen]
+            # Creates before updates at the same instant, as Langfuse orders them.
+            fresh.sort(key=lambda c: (c.timestamp, c.is_update))
+            now = utcnow()
+            rows = {kind: self._existing(s, table, project_id, [c.entity_id for c in fresh if c.kind == kind])
+                    for kind, table in _TABLES.items()}
+            tags: set[tuple[str, str]] = set()
+            scored: dict[tuple[str, str | None], None] = {}
+            for change in fresh:
+                if change.kind == "log":
+                    continue
+                if self.redact is not None and change.kind != "score":
+                    for name in _TEXT_FIELDS:
+                        if change.fields.get(name) is not None:
+                            change.fields[name] = self.redact(change.fields[name])
+                if score_source is not None and change.kind == "score":
+                    change.fields["source"] = score_source
+                row = rows[change.kind].get(change.entity_id)
+                if row is None:
+                    row = rows[change.kind][change.entity_id] = self._new_row(change, project_id, now)
+                self._merge(row, change)
+                row["updated_at"] = now
+                if change.kind == "trace":
+                    tags.update((change.entity_id, t) for t in change.tags)
+                if change.kind in ("trace", "observation") and any(change.fields.get(f) is not None for f in _TEXT_FIELDS):
+                    scored[(change.entity_id, change.kind)] = None
+            self._add_implicit_traces(s, project_id, rows, now)
+            for kind, table in _TABLES.items():
+                upsert(s, table, [_to_columns(r) for r in rows[kind].values()], ["project_id", "id"])
+            insert_ignore(s, TraceTag.__table__, [{"project_id": project_id, "trace_id": t, "tag": g} for t, g in sorted(tags)],
+                          ["project_id", "trace_id", "tag"])
+            sessions = {(r["session_id"], r.get("environment")) for r in rows["trace"].values() if r.get("session_id")}
+            insert_ignore(s, TraceSession.__table__,
+                          [{"project_id": project_id, "id": sid, "environment": env, "created_at": now} for sid, env in sessions],
+                          ["project_id", "id"])
+            insert_ignore(s, IngestionEvent.__table__,
+                          [{"project_id": project_id, "event_id": c.event_id, "created_at": now} for c in fresh],
+                          ["project_id", "event_id"])
+            jobs = []
+            for entity_id, kind in scored:
+                if kind == "trace":
+                    jobs.append({"project_id": project_id, "trace_id": entity_id, "observation_id": None})
+                else:
+                    jobs.append({"project_id": project_id, "trace_id": rows["observation"][entity_id]["trace_id"],
+                                 "observation_id": entity_id})
+            result.jobs = add_jobs(s, jobs, now)
+            result.applied = [c.event_id for c in fresh]
+            result.trace_ids = list(rows["trace"])
+        return result
+
+    @staticmethod
+    def _seen_event_ids(s: Session, project_id: str, event_ids: list[str]) -> set[str]:
+        seen: set[str] = set()
+        for part in chunks(sorted(set(event_ids))):
+            seen.update(s.scalars(select(IngestionEvent.event_id).where(
+                IngestionEvent.project_id == project_id, IngestionEvent.event_id.in_(part))))
+        return seen
+
+    def _existing(self, s: Session, table: Table, project_id: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for part in chunks(sorted(set(ids))):
+            stmt = select(table).where(table.c.project_id == project_id, table.c.id.in_(part)).order_by(table.c.id)
+            if not self.db.is_sqlite:
+                stmt = stmt.with_for_update()
+            for row in s.execute(stmt).mappings():
+                found[row["id"]] = _from_columns(dict(row))
+        return found
+
+    @staticmethod
+    def _new_row(change: Change, project_id: str, now) -> dict[str, Any]:
+        table = _TABLES[change.kind]
+        row = {_attr(c.name): None for c in table.columns}
+        row.update(project_id=project_id, id=change.entity_id, created_at=now)
+        if change.kind == "observation" and change.fields.get("trace_id") is None:
+            change.fields["trace_id"] = str(uuid.uuid4())
+        if change.kind in ("trace", "observation") and change.fields.get("environment") is None:
+            change.fields["environment"] = "default"
+        return row
+
+    @staticmethod
+    def _merge(row: dict[str, Any], change: Change) -> None:
+        fixed = _IMMUTABLE[change.kind]
+        for name, value in change.fields.items():
+            if value is None or (name in fixed and row.get(name) is not None):
+                continue
+            if name == "meta":
+                row[name] = deep_merge(row.get(name), value)
+            elif name in ("usage", "cost_details") and row.get(name):
+                row[name] = {**row[name], **value}
+            else:
+                row[name] = value
+
+    def _add_implicit_traces(self, s: Session, project_id: str, rows: dict[str, dict], now) -> None:
+        """An observation may arrive before (or without) its trace; give it a shallow one so reads find it."""
+        wanted: dict[str, dict[str, Any]] = {}
+        for obs in rows["observation"].values():
+            tid = obs["trace_id"]
+            if tid not in rows["trace"] and tid not in wanted:
+                wanted[tid] = obs
+        if not wanted:
+            return
+        have = set(self._existing(s, TRACES, project_id, list(wanted)))
+        missing = [
+            {"project_id": project_id, "id": tid, "timestamp": obs["start_time"], "environment": obs.get("environment") or "default",
+             "created_at": now, "updated_at": now}
+            for tid, obs in wanted.items() if tid not in have
+        ]
+        insert_ignore(s, TRACES, missing, ["project_id", "id"])
+
+
+def add_jobs(s: Session, jobs: list[dict[str, Any]], now=None) -> list[JobRef]:
+    """Persist scoring jobs in the caller's transaction and return them with their ids."""
+    if not jobs:
+        return []
+    now = now or utcnow()
+    rows = [{**j, "attempts": 0, "created_at": now} for j in jobs]
+    ids = s.scalars(insert(ScoringJob).returning(ScoringJob.id, sort_by_parameter_order=True), rows).all()
+    return [JobRef(i, j["project_id"], j["trace_id"], j["observation_id"]) for i, j in zip(ids, jobs, strict=True)]
+
+
+def _attr(column: str) -> str:
+    return "meta" if column == "metadata" else column
+
+
+def _to_columns(row: dict[str, Any]) -> dict[str, Any]:
+    return {("metadata" if k == "meta" else k): v for k, v in row.items()}
+
+
+def _from_columns(row: dict[str, Any]) -> dict[str, Any]:
+    return {_attr(k): v for k, v in row.items()}

@@ -1,0 +1,1 @@
+"""Reproducible training of the classifier heads (`safewatch train`)."""

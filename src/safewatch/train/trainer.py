@@ -1,0 +1,239 @@
+"""Fit, calibrate and threshold the classifier heads, reproducibly.
+
+Per encoder (MiniLM for English, e5 for every other language plus an English sample), per category: a
+class-balanced logistic regression on a seeded 85% of the training rows, Platt scaling fitted on the other 15%
+(the dev split), and a threshold per category chosen on the dev split's calibrated scores. Evaluation splits are
+never read (see `train.data`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from safewatch.detect.classifier import Head, build_features, head_path
+from safewatch.paths import PACKAGE_DIR, model_cache_dir
+from safewatch.policy import Policy, load_policy
+from safewatch.taxonomy import PARENT
+from safewatch.train.data import TrainRow, dedupe, load_corpus, load_public
+
+TRAINED_POLICY = PACKAGE_DIR / "policy" / "default" / "trained.yaml"
+DEV_FRACTION = 0.15
+MIN_POSITIVES = 12
+E5_ENGLISH_SAMPLE = 3000
+THRESHOLD_RANGE = (0.3, 0.85)
+
+
+@dataclass
+class CategoryReport:
+    positives: int
+    negatives: int
+    dev_positives: int
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    threshold: float
+
+
+@dataclass
+class TrainReport:
+    seed: int
+    rows: dict[str, int] = field(default_factory=dict)
+    heads: dict[str, dict[str, CategoryReport]] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "seed": self.seed, "rows": self.rows, "thresholds": self.thresholds,
+            "heads": {h: {c: vars(r) for c, r in cats.items()} for h, cats in self.heads.items()},
+        }
+
+
+def labels_for(rows: list[TrainRow], category: str) -> np.ndarray:
+    """1 positive, 0 negative, -1 unknown (masked out of training).
+
+    A row flagged with no category, or (for a sub-category) flagged with its parent but no sub-category, says
+    nothing about this category.
+    """
+    children = {c for c, p in PARENT.items() if p == category}
+    parent = PARENT.get(category)
+    y = np.zeros(len(rows), dtype=np.int8)
+    for i, r in enumerate(rows):
+        cats = set(r.categories)
+        if category in cats or cats & children:
+            y[i] = 1
+        elif r.flagged and not cats:
+            y[i] = -1
+        elif parent and parent in cats and not cats & {c for c, p in PARENT.items() if p == parent}:
+            y[i] = -1
+    return y
+
+
+def _is_dev(text: str, seed: int) -> bool:
+    h = hashlib.sha1(f"{seed}:{text}".encode()).digest()
+    return int.from_bytes(h[:4], "big") / 2**32 < DEV_FRACTION
+
+
+class EmbeddingCache:
+    """Training embeds tens of thousands of texts; re-training reuses them. Keyed by encoder and text hash."""
+
+    def __init__(self, encoder: str) -> None:
+        self.path = model_cache_dir() / f"train-embeddings-{encoder}.npz"
+        self.data: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            with np.load(self.path) as z:
+                self.data = {k: z[k] for k in z.files}
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, **self.data)
+        tmp.replace(self.path)
+
+
+def embed_rows(cascade, rows: list[TrainRow], encoder: str, progress) -> np.ndarray:
+    from safewatch.detect.normalize import prepare
+
+    cache = EmbeddingCache(encoder)
+    prepared = [prepare(r.text) for r in rows]
+    texts = [p.normalized if encoder == "minilm" else p.text for p in prepared]
+    keys = [cache.key(t) for t in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache.data}.items())
+    enc = cascade.encoders.get(encoder)
+    task = progress.add_task(f"embedding ({encoder})", total=len(missing)) if progress else None
+    for start in range(0, len(missing), 128):
+        chunk = missing[start : start + 128]
+        vecs = enc.encode([t for _, t in chunk])
+        for (k, _), v in zip(chunk, vecs, strict=True):
+            cache.data[k] = v
+        if progress:
+            progress.advance(task, len(chunk))
+    if missing:
+        cache.save()
+    return np.stack([cache.data[k] for k in keys]).astype(np.float32)
+
+
+def _fit_category(x_tr, y_tr, w_tr, x_dev, y_dev, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=2.0, class_weight="balanced", max_iter=2000, random_state=seed)
+    clf.fit(x_tr, y_tr, sample_weight=w_tr)
+    w, b = clf.coef_[0], float(clf.intercept_[0])
+    if len(np.unique(y_dev)) == 2:
+        platt = LogisticRegression(C=1e4, max_iter=1000)
+        platt.fit((x_dev @ w + b)[:, None], y_dev)
+        a, c = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    else:  # no dev positives: keep the raw logistic output
+        a, c = 1.0, 0.0
+    return w, b, a, c
+
+
+def _best_threshold(scores: np.ndarray, y: np.ndarray) -> tuple[float, float | None, float | None, float | None]:
+    if y.sum() == 0:
+        return 0.5, None, None, None
+    best = (0.5, -1.0, 0.0, 0.0)
+    for t in np.arange(THRESHOLD_RANGE[0], THRESHOLD_RANGE[1] + 1e-9, 0.025):
+        pred = scores >= t
+        tp = float((pred & (y == 1)).sum())
+        p = tp / max(pred.sum(), 1)
+        r = tp / max((y == 1).sum(), 1)
+        f = 2 * p * r / max(p + r, 1e-9)
+        if f > best[1] + 1e-9:
+            best = (round(float(t), 3), f, p, r)
+    t, f, p, r = best
+    return t, round(p, 4), round(r, 4), round(f, 4)
+
+
+def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = None, progress=None,
+          trained_policy_path: Path | None = TRAINED_POLICY) -> TrainReport:
+    from safewatch.detect.cascade import Cascade
+
+    random.seed(seed)
+    np.random.seed(seed)
+    policy = policy or load_policy()
+    cascade = Cascade(policy, classifier=False)
+    rows = dedupe(load_public(seed) + load_corpus())
+    rows.sort(key=lambda r: r.text)  # order independent of file order: same rows, same model
+    report = TrainReport(seed=seed)
+    english = [r for r in rows if r.lang == "en"]
+    others = [r for r in rows if r.lang != "en"]
+    sample = random.Random(seed).sample(english, min(E5_ENGLISH_SAMPLE, len(english)))
+    plan = {"minilm": english, "e5": others + sorted(sample, key=lambda r: r.text)}
+    dev_scores: dict[str, list[np.ndarray]] = {}
+    dev_labels: dict[str, list[np.ndarray]] = {}
+    categories = list(policy.enabled_categories())
+    for encoder, head_rows in plan.items():
+        report.rows[encoder] = len(head_rows)
+        emb = embed_rows(cascade, head_rows, encoder, progress)
+        feats = build_features(emb, cascade.semantic, encoder, categories)
+        dev = np.asarray([_is_dev(r.text, seed) for r in head_rows])
+        weights = np.asarray([r.weight for r in head_rows], dtype=np.float64)
+        kept, W, B, A, C = [], [], [], [], []
+        report.heads[encoder] = {}
+        task = progress.add_task(f"fitting heads ({encoder})", total=len(categories)) if progress else None
+        for category in categories:
+            y = labels_for(head_rows, category)
+            known = y >= 0
+            tr, dv = known & ~dev, known & dev
+            if progress:
+                progress.advance(task)
+            if y[tr].sum() < MIN_POSITIVES:
+                continue
+            w, b, a, c = _fit_category(feats[tr], y[tr], weights[tr], feats[dv], y[dv], seed)
+            kept.append(category)
+            W.append(w), B.append(b), A.append(a), C.append(c)
+            probs = 1 / (1 + np.exp(-((feats[dv] @ w + b) * a + c)))
+            dev_scores.setdefault(category, []).append(probs)
+            dev_labels.setdefault(category, []).append(y[dv])
+            report.heads[encoder][category] = CategoryReport(int((y[tr] == 1).sum()), int((y[tr] == 0).sum()),
+                                                             int((y[dv] == 1).sum()), None, None, None, 0.5)
+        head = Head(encoder, kept, categories, np.asarray(W), np.asarray(B), np.asarray(A), np.asarray(C),
+                    {"seed": seed, "rows": len(head_rows), "features": int(feats.shape[1])})
+        head.save((out_dir / f"heads-{encoder}.npz") if out_dir else head_path(encoder))
+    for category in categories:
+        if category not in dev_scores:
+            continue
+        s, y = np.concatenate(dev_scores[category]), np.concatenate(dev_labels[category])
+        t, p, r, f = _best_threshold(s, y)
+        report.thresholds[category] = t
+        for head_report in report.heads.values():
+            if category in head_report:
+                head_report[category].threshold = t
+                head_report[category].precision, head_report[category].recall, head_report[category].f1 = p, r, f
+    if trained_policy_path is not None:
+        write_trained_policy(report.thresholds, trained_policy_path, seed)
+    return report
+
+
+def write_trained_policy(thresholds: dict[str, float], path: Path, seed: int) -> None:
+    header = (f"# Written by `safewatch train --seed {seed}`: thresholds chosen on the dev split carved from\n"
+              "# training data (never an evaluation split). Merged after base.yaml and the language files.\n")
+    body = {"categories": {c: {"threshold": t} for c, t in sorted(thresholds.items())}}
+    path.write_text(header + yaml.safe_dump(body, sort_keys=True), encoding="utf-8")
+
+
+def report_markdown(report: TrainReport) -> str:
+    lines = [f"# Training report (seed {report.seed})", "", "Rows per head: " +
+             ", ".join(f"{k} {v}" for k, v in report.rows.items()), ""]
+    for encoder, cats in report.heads.items():
+        lines += [f"## head `{encoder}`", "", "| category | train + | train − | dev + | dev P | dev R | dev F1 | threshold |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for c, r in cats.items():
+            lines.append(f"| {c} | {r.positives} | {r.negatives} | {r.dev_positives} | {r.precision} | {r.recall} | {r.f1} | {r.threshold} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def save_report(report: TrainReport, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "training-report.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    (folder / "training-report.md").write_text(report_markdown(report))
