@@ -23,6 +23,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """safewatch: detect unsafe content, guard LLM traffic, and watch it over time."""
+
+
 # Each module exposes register(app). A module that is missing (a part not built yet) is skipped.
 _COMMAND_MODULES = ("safewatch.commands", "safewatch.evals.cli", "safewatch.server.commands")
 for _name in _COMMAND_MODULES:

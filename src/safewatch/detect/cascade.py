@@ -14,8 +14,10 @@ import numpy as np
 from safewatch.detect.base import LayerScores, Prepared
 from safewatch.detect.classifier import ClassifierLayer
 from safewatch.detect.context import ContextLayer
+from safewatch.detect.decision import decide, support_message
 from safewatch.detect.embed import EncoderPool, encoder_name_for
 from safewatch.detect.injection import InjectionLayer
+from safewatch.detect.judge import build_judge
 from safewatch.detect.normalize import prepare
 from safewatch.detect.pii import PiiLayer
 from safewatch.detect.rules import RulesLayer
@@ -40,7 +42,7 @@ class Cascade:
         self.encoders = EncoderPool()
         self.semantic = SemanticLayer(policy, self.encoders) if semantic else None
         self.classifier = ClassifierLayer(self.semantic) if (classifier and self.semantic) else None
-        self.judge = judge
+        self.judge = build_judge(judge, policy)
         self.categories = list(policy.enabled_categories())
 
     # -- running -------------------------------------------------------------------------------------------
@@ -102,24 +104,10 @@ class Cascade:
                 scores[parent], source[parent] = scores[child], source.get(child, "none")
         scores = self.context.apply(p, scores)
 
-        flagged = {c: scores[c] >= self.policy.categories[c].threshold_for(p.role) for c in self.categories}
-        for child, parent in PARENT.items():
-            if flagged.get(child) and parent in flagged:
-                flagged[parent] = True
         matches: list[Match] = [m for layer in res.values() for m in layer.matches]
         pii = res.get("pii")
         redacted = pii.redacted_text if pii and pii.redacted_text and pii.redacted_text != p.text else None
-
-        actions = [self.policy.categories[c].action for c, on in flagged.items() if on]
-        action = Action.strongest(actions)
-        if action == Action.ALLOW:
-            near = any(
-                scores[c] >= self.policy.categories[c].threshold_for(p.role) - self.policy.warn_margin and scores[c] > 0
-                for c in self.categories
-            )
-            action = Action.WARN if near else Action.ALLOW
-        if redacted and action.severity < Action.REDACT.severity:
-            action = Action.REDACT
+        flagged, action = decide(self.policy, scores, p.role, redacted=bool(redacted))
         any_flag = any(flagged.values())
         top = max(scores, key=lambda c: scores[c]) if scores else None
         return Verdict(
@@ -134,18 +122,8 @@ class Cascade:
             redacted_text=redacted,
             decided_by=source.get(top, "none") if top and scores[top] > 0 else "none",
             policy_version=self.policy.version_tag,
-            support_message=self._support_message(p.language) if action == Action.SUPPORT else None,
+            support_message=support_message(self.policy, p.language) if action == Action.SUPPORT else None,
         )
-
-    def _support_message(self, language: str) -> str | None:
-        locale = self.policy.crisis_for(language)
-        if locale is None:
-            return None
-        lines = [locale.message]
-        for r in locale.resources:
-            contact = " · ".join(x for x in (r.phone, r.text, r.url) if x)
-            lines.append(f"- {r.name}: {contact}" if contact else f"- {r.name}")
-        return "\n".join(lines)
 
 
 def _model_text(p: Prepared) -> str:

@@ -33,6 +33,8 @@ CATEGORY = "prompt-injection"
 CERTAIN_AT = 0.95
 # An explanation or a question about attacks is not an attack; it keeps a moderate score.
 EDUCATIONAL_FACTOR = 0.6
+# ... and lower still when the attack phrase it asks about is quoted: "what does 'ignore all ...' mean?"
+QUOTED_EDUCATIONAL_FACTOR = 0.4
 
 View = Literal["norm", "text", "lower"]
 
@@ -95,11 +97,18 @@ _SIGNALS: tuple[Signal, ...] = (
     _s(
         "inj-override-everything-en",
         "override",
-        0.7,
-        r"\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all(?:\s+of)?\s+(?:that|this|the above)|the above|"
-        r"what (?:i|we|you) (?:said|told you|discussed|were told))(?:\s+(?:before|above|previously|so far|prior|i said|we discussed))?\b",
+        0.75,
+        r"\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all(?:\s+of)?\s+(?:that|this|it))\s+(?:(?:that|which|you've been|you were|we've|i've|i)\s+)?(?:said\s+|told\s+|given\s+|discussed\s+|written\s+)?"
+        r"(?:before|above|previously|so far|prior|until now|up to now|earlier)\b|\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:all\s+of\s+)?the\s+above\b|\bwhat\s+you\s+were\s+told\b",
     ),
+    # "forget everything I said about my ex" is ordinary talk; alone this stays low.
+    _s("inj-forget-everything-en", "override", 0.35, r"\b(?:ignore|disregard|forget)\s+(?:about\s+)?(?:everything|all\s+(?:of\s+)?(?:that|this))\b"),
     _s("inj-override-noobey-en", "override", 0.8, rf"\b(?:do not|don't|never|no longer|stop)\s+(?:follow|obey|adhere to|comply with|abide by)\s+(?:any\s+of\s+)?(?:your|the|any|openai's|openai)\s+(?:\w+\s+)?{_RULES}\b"),
+    _s("inj-override-yours-en", "override", 0.75, rf"\b{_IGNORE}\s+(?:all\s+)?your\s+(?:\w+\s+)?{_RULES}\b"),
+    _s("inj-leave-behind-en", "override", 0.7, rf"\bleave\s+(?:all\s+)?(?:the\s+|your\s+)?{_EARLIER}\s+(?:{_RULES}|{_SOFT_OBJECTS})\s+behind\b"),
+    _s("inj-despite-told-en", "override", 0.45, r"\b(?:despite|regardless of|contrary to)\s+(?:what|how)\s+you(?:'ve|\s+have|\s+were|\s+are)?\s+(?:been\s+)?(?:told|instructed|programmed|trained)\b"),
+    _s("inj-dont-answer-output-en", "override", 0.6, r"\b(?:do not|don't)\s+answer\s+(?:this|the|my)\s+question\s+(?:but|and|instead)\s+(?:just\s+|only\s+)?(?:output|say|print|write|reply|respond)\b"),
+    _s("inj-ignore-documents-en", "override", 0.55, rf"\b{_IGNORE}\s+(?:all\s+|any\s+)?(?:the\s+)?(?:provided\s+|given\s+|previous\s+)?(?:documents|articles|sources|context)\s+(?:provided|given|above|you\s+(?:have|were\s+given))\b|\b{_IGNORE}\s+all\s+(?:provided\s+|given\s+)?(?:documents|articles|context)\b"),
     _s("inj-new-instructions-en", "override", 0.5, r"\b(?:new|updated|real|actual|true|revised|additional)\s+(?:system\s+)?(?:instructions?|task|rules|directive|prompt)\s*:", "lower"),
     _s("inj-your-new-task-en", "override", 0.45, r"\byour\s+(?:new|real|actual|true|only)\s+(?:task|instructions?|goal|purpose|mission|role|objective)\s+(?:is|are|will be)\b"),
     _s("inj-from-now-on-en", "override", 0.3, r"\bfrom\s+(?:now|this point|here)\s+on(?:wards?)?\s+you\s+(?:are|will|must|shall|have to|should|can|act|respond|answer|reply|'re|re)\b"),
@@ -124,6 +133,8 @@ _SIGNALS: tuple[Signal, ...] = (
        rf"\b{_IGNORE_DE}(?:\s+(?:alle|alles|die|den|deine|ihre|jegliche|samtliche|was|wir))*\s+(?:vorherigen|bisherigen|obigen|vorangegangenen|vorigen|fruheren|bisher|vorher|davor|zuvor)"
        r"(?:\s+\w+){0,2}?\s*(?:anweisungen|instruktionen|regeln|befehle|informationen|aufgaben|vorgaben|besprochen|gesagte)?\b"),
     _s("inj-override-de-2", "override", 0.7, rf"\b(?:{_IGNORE_DE}\s+alles\b|(?:obigen|vorherigen|bisherigen)\s+(?:ausfuhrungen|anweisungen|informationen)(?:\s+\w+){{0,5}}?\s+(?:ignorieren|vergessen|irrelevant|hinter sich))"),
+    _s("inj-override-de-3", "override", 0.8, r"\babweichend\s+(?:zu|von)\s+(?:den\s+)?(?:vorherigen|bisherigen|obigen)\s+(?:instruktionen|anweisungen|regeln|vorgaben)\b"),
+    _s("inj-new-instructions-de", "override", 0.5, r"\b(?:nun|jetzt|es)\s+folgen\s+(?:neue|weitere)\s+(?:anweisungen|aufgaben|instruktionen)\b|\bneue\s+anweisungen\s+folgen\b"),
     _s("inj-override-fr-es", "override", 0.85,
        r"\b(?:oubliez|oublie|ignorez|ignore|olvida|olvide|ignora|ignore)\s+(?:toutes\s+|tous\s+|todas\s+|todos\s+)?(?:les|las|los|tes|vos|tus|sus)\s+(?:\w+\s+)?(?:instructions|consignes|regles|instrucciones|reglas|indicaciones)\b"),
     # --- persona jailbreaks ----------------------------------------------------------------------------
@@ -132,7 +143,9 @@ _SIGNALS: tuple[Signal, ...] = (
     _s("inj-stands-for", "persona", 0.4, r"\bwhich\s+stands\s+for\b|\bstands\s+for\s+[\"“']?\w+\s+\w+\s+\w+"),
     _s("inj-aim", "persona", 0.85, r"\balways\s+intelligent\s+and\s+machiavellian\b|\bunfiltered\s+and\s+amoral\b"),
     _s("inj-developer-mode", "persona", 0.8,
-       rf"\bdeveloper\s+mode\s+(?:enabled|output|response|on|activated)\b|\b(?:enable|activate|with|in)\s+developer\s+mode\s+(?:enabled|on)\b|\b{_ASSISTANT}\s+(?:with|in)\s+developer\s+mode\b"),
+       # Phones have a developer mode too: only the ChatGPT persona and its paired outputs count here.
+       rf"\b{_ASSISTANT}\s+(?:with|in|under)\s+(?:the\s+)?developer\s+mode\b|\bdeveloper\s+mode\s+(?:outputs?|responses?)\b|"
+       r"\b(?:act|acting|pretend|simulate|simulating|emulate)\s+(?:\w+\s+){0,4}?developer\s+mode\b"),
     _s("inj-developer-mode-weak", "persona", 0.3, r"\bdeveloper\s+mode\b"),
     _s("inj-jailbroken", "persona", 0.8, r"\byou\s+(?:are|have been|were|re)\s+(?:now\s+)?(?:a\s+)?(?:fully\s+)?jail\s?broken\b|\[\s*(?:🔓\s*)?jailbreak\s*\]|\(\s*🔓"),
     _s("inj-jailbreak-word", "persona", 0.3, r"\bjail\s?(?:break|broken)\b"),
@@ -146,6 +159,15 @@ _SIGNALS: tuple[Signal, ...] = (
     _s("inj-confines", "persona", 0.8, r"\b(?:broken|break|broke)\s+free\s+(?:of|from)\b|\bconfines\s+of\s+(?:ai|chatgpt|openai)\b|\b(?:do|does)\s+not\s+have\s+to\s+abide\s+by\b"),
     _s("inj-policy", "persona", 0.75,
        r"\b(?:ignore|bypass|violate|break|disregard|not bound by|doesn't follow|does not follow|don't follow|care not for|doesn't care about|does not care about|no longer follows?)\s+(?:\w+\s+){0,2}?(?:openai|anthropic)(?:'s)?\s+(?:content\s+)?(?:polic(?:y|ies)|rules|guidelines)\b"),
+    _s("inj-no-ethics", "persona", 0.5,
+       r"\b(?:don't|doesn't|does not|do not|never|won't|without|no)\s+(?:\w+\s+){0,2}?(?:any\s+)?(?:\w+\s+or\s+)?(?:ethics|morals|morality|ethical\s+(?:concerns|considerations|boundaries)|moral\s+(?:compass|concerns|boundaries))\b"),
+    _s("inj-not-bound-by", "persona", 0.7,
+       rf"\b(?:not|never|no\s+longer)\s+(?:be\s+)?(?:bound|restricted|limited|constrained)\s+by\s+(?:any\s+(?:of\s+)?)?(?:{_ASSISTANT}|openai|its|your|the)(?:'s)?\s+(?:\w+\s+){{0,2}}?(?:settings|restrictions|rules|guidelines|policies|filters|limitations|programming|constraints)\b"),
+    _s("inj-content-filter", "persona", 0.55, r"\b(?:no|without(?:\s+any)?|not\s+have\s+(?:a|any)|doesn't\s+have\s+(?:a|any)|disabled?|removed?|turn(?:ed)?\s+off)\s+(?:the\s+|its\s+|your\s+)?(?:content|safety)\s+filters?\b"),
+    _s("inj-no-rules-weak", "persona", 0.35, r"\b(?:you|he|she|it|they)\s+(?:have|has)\s+no\s+(?:rules|limits|limitations|boundaries|restrictions)\b|\bno\s+rules\s*,?\s+no\s+(?:limits|limitations|restrictions|boundaries)\b"),
+    _s("inj-amoral-weak", "persona", 0.3, r"\b(?:amoral|uninhibited|unhinged|uncensored|unfiltered)\b"),
+    _s("inj-any-request", "persona", 0.3, r"\b(?:answers?|respond(?:s)?\s+to|fulfil+s?|compl(?:y|ies)\s+with|provides?|obeys?)\s+(?:any|every|all)(?:\s+and\s+(?:any|every|all))?\s+(?:\w+\s+)?(?:requests?|questions?|prompts?|queries|commands?|orders?)\b"),
+    _s("inj-regardless-harm", "persona", 0.5, r"\b(?:regardless\s+of|no\s+matter|whether\s+or\s+not|without\s+regard(?:ing)?\s+(?:to|for)?)\s+(?:whether\s+|how\s+|if\s+)?(?:it\s+is\s+|it's\s+|its\s+|it\s+was\s+)?(?:\w+\s+)?(?:illegal|unethical|immoral|harmful|dangerous|legal|ethical|moral|appropriate|offensive)\b"),
     _s("inj-openai-policy-mention", "persona", 0.25, r"\b(?:openai|anthropic)(?:'s)?\s+(?:content\s+)?polic(?:y|ies)\b"),
     _s("inj-stay-in-character", "persona", 0.35, r"\b(?:stay|remain|keep)\s+in\s+character\b|\b(?:never|don't|do not|not)\s+break\s+(?:out\s+of\s+)?character\b"),
     _s("inj-never-refuse", "persona", 0.5,
@@ -176,7 +198,7 @@ _SIGNALS: tuple[Signal, ...] = (
        r"|system\s+prompt)\b"),
     _s("inj-extract-question-en", "extraction", 0.7,
        r"\bwhat\s+(?:is|are|was|were)\s+your\s+(?:\w+\s+)?(?:system|initial|original|hidden|secret|internal|first)\s*(?:prompts?|instructions?|messages?|rules|directives)\b"
-       r"|\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed|prompted)\s+(?:to|before|at the|initially|originally)\b|\bwhat\s+were\s+you\s+told\b"),
+       r"|\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed|prompted)\s+(?:to|before|at the|initially|originally)\b|\bwhat\s+were\s+you\s+told\b|\bwhat\s+(?:are|were)\s+your\s+(?:exact\s+|current\s+)?(?:instructions|rules|directives)\b(?!\s+(?:for|on|about|to)\b)"),
     _s("inj-extract-above-en", "extraction", 0.7,
        r"\b(?:repeat|print|output|show|write|copy|paste|translate)\s+(?:\w+\s+){0,3}?(?:words|text|everything|content|all|lines|message)\s+(?:above|before|prior)\b|\bstarting\s+with\s+[\"“']?you\s+are\b"),
     _s("inj-extract-vi", "extraction", 0.8,
@@ -184,7 +206,7 @@ _SIGNALS: tuple[Signal, ...] = (
        r"(?:\s+(?:ra|lai|lai cho toi|cho toi|het|toan bo|day du|nguyen van|chinh xac))*\s+(?:(?:tat ca|toan bo|cac|nhung)\s+)?"
        r"(?:loi nhac|prompt|chi dan|huong dan|chi thi|thong diep|cau lenh|lenh)\s+(?:\w+\s+){0,2}?(?:he thong|ban dau|goc|an|bi mat|cua ban|system)\b"),
     _s("inj-extract-question-vi", "extraction", 0.65,
-       r"\b(?:loi nhac|prompt|chi dan|huong dan|chi thi)\s+(?:he thong|ban dau|goc)\s+(?:cua ban\s+)?(?:la gi|nhu the nao)\b|\bban\s+da\s+(?:duoc\s+)?(?:dan|huong dan|bao|lap trinh|chi thi)\s+(?:nhung\s+)?(?:gi|nhu the nao)\b"),
+       r"\b(?:loi nhac|prompt|chi dan|huong dan|chi thi)\s+(?:he thong|ban dau|goc)\s+cua\s+(?:ban|may|em)\s+(?:la gi|nhu the nao|ra sao)\b|\bban\s+da\s+(?:duoc\s+)?(?:dan|huong dan|bao|lap trinh|chi thi)\s+(?:nhung\s+)?(?:gi|nhu the nao)\b"),
     _s("inj-extract-zh", "extraction", 0.8,
        r"(?:输出|輸出|打印|显示|顯示|告诉我|告訴我|透露|泄露|洩露|重复|重複|复述|複述|展示|给我看|給我看|说出|說出|列出|写出|寫出|公开|公開|发给我|發給我)"
        r"[^。！？\n]{0,6}?(?:你的|你们的|您的|系统|系統|初始|原始|隐藏|隱藏|最初|内部|內部|上面的|前面的)[^。！？\n]{0,4}?(?:提示词|提示詞|提示|指令|设定|設定|system\s*prompt|规则|規則|说明|說明)"),
@@ -197,7 +219,7 @@ _SIGNALS: tuple[Signal, ...] = (
     _s("inj-eos-token", "markup", 0.35, r"</s>|<\|endoftext\|>", "lower"),
     _s("inj-section-header", "markup", 0.45,
        r"(?m)^\s*#{2,}\s*(?:system|instructions?|new instructions?|system prompt|admin|developer)\s*(?:message|prompt)?\s*:?\s*$|^\s*#{2,}\s*(?:system|instruction)\s*:", "lower"),
-    _s("inj-fake-turn", "markup", 0.4, r"(?m)^\s*\[?(?:system|assistant|developer|admin)\]?\s*:\s*\S", "lower"),
+    _s("inj-fake-turn", "markup", 0.4, r"(?m)^\s*\[?(?:system|assistant|developer|admin|human)\]?\s*:\s*\S", "lower"),
     _s("inj-xml-system", "markup", 0.45, r"</?\s*(?:system|system_prompt|instructions|admin|developer_message)\s*>", "lower"),
     # --- hidden instructions and exfiltration -----------------------------------------------------------
     _s("inj-html-comment", "hidden", 0.75,
@@ -211,15 +233,23 @@ _SIGNALS: tuple[Signal, ...] = (
        r"\b(?:append|add|include|encode|insert|put|send)\s+(?:\w+\s+){0,4}?(?:the\s+)?(?:user's|users|conversation|chat|previous|secret|password|api key|personal|private|session|data)\b(?:\s+\w+){0,6}?\s+(?:to|in|into)\s+(?:the\s+|this\s+|a\s+)?(?:url|link|query|image|request|parameter)\b"),
 )
 
-_EDUCATIONAL = re.compile(
-    r"\b(?:what\s+(?:is|are|does|do)\b|what's\b|explain|definition\s+of|meaning\s+of|means?\b|example\s+of|examples\s+of|"
-    r"how\s+(?:do|does|can|should)\s+(?:i|we|you|one)\s+(?:detect|prevent|defend|protect|mitigate|block|stop|guard)|"
+# An educational frame needs both a cue ("explain", "what does ... mean") and the topic (prompts, attacks):
+# "What is a good recipe? Now forget all previous information" asks nothing about attacks.
+_EDUCATIONAL_CUE = re.compile(
+    r"\b(?:what\s+(?:is|are)\s+(?:a|an|the)\s+(?:\w+\s+)?(?:prompt|injection|jailbreak|attack|token)|what\s+does\b|"
+    r"explain|definition\s+of|meaning\s+of|means?\b|examples?\s+of|"
+    r"how\s+(?:do|does|can|should|to)\s+(?:i\s+|we\s+|you\s+|one\s+)?(?:detect|prevent|defend|protect|mitigate|block|stop|guard)|"
     r"(?:detect|prevent|defend against|protect against|mitigate)\s+(?:prompt\s+)?(?:injection|jailbreak)|"
-    r"is\s+(?:this|it|the following)\s+(?:a|an)\s+(?:prompt\s+)?(?:injection|jailbreak|attack)|research|paper|article|"
-    r"la gi|giai thich|nghia la|vi du ve|phong chong|ngan chan)\b|什么是|是什么|是什麼|解释|解釋|如何防|怎么防|例子"
+    r"is\s+(?:this|it|the following)\s+(?:a|an)\s+(?:prompt\s+)?(?:injection|jailbreak|attack)|research|paper|article|dangerous|"
+    r"la gi|giai thich|nghia la|vi du ve|phong chong|ngan chan)\b|什么是|是什么|是什麼|解释|解釋|如何防|怎么防|例子|意思"
+)
+_EDUCATIONAL_TOPIC = re.compile(
+    r"\b(?:prompts?|injections?|jailbreaks?|attacks?|instructions?|tokens?|templates?|format|llms?|chatgpt|models?|"
+    r"security|dan|developer mode|huong dan|chi thi|tan cong)\b|提示|指令|注入|越狱|越獄|攻击|攻擊"
 )
 # Long texts are too easily "educational" somewhere in passing (jailbreaks say "explain" too).
 _EDUCATIONAL_MAX_LEN = 400
+_QUOTED = re.compile(r"\"[^\"\n]{3,300}\"|'[^'\n]{3,300}'|“[^”\n]{3,300}”|‘[^’\n]{3,300}’|「[^」\n]{1,300}」|『[^』\n]{1,300}』|`[^`\n]{3,300}`")
 
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])(?:[A-Za-z0-9+/]{4}){10,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?(?![A-Za-z0-9+/=])")
 _DECODE_HINT = re.compile(r"\b(?:base64|decode|decoded|b64)\b", re.IGNORECASE)
@@ -228,15 +258,19 @@ _DECODE_HINT = re.compile(r"\b(?:base64|decode|decoded|b64)\b", re.IGNORECASE)
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060-\u2064\ufeff\u180e\u034f\u00ad]")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _TAGS = re.compile("[\U000e0000-\U000e007f]+")
-_BLACK_FLAG = "\U0001f3f4"
+_SUBDIVISION_FLAG = re.compile("[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,7}\U000e007f")
 
 # Accent stripping as a 1:1 character map, so spans in the stripped view are spans in the normalized text.
-_ACCENTS = {0x0110: "D", 0x0111: "d"}
-for _cp in list(range(0x00C0, 0x0250)) + list(range(0x1E00, 0x1F00)):
-    _base = "".join(c for c in unicodedata.normalize("NFD", chr(_cp)) if not unicodedata.combining(c))
-    if len(_base) == 1 and _base != chr(_cp):
-        _ACCENTS[_cp] = _base
-_ACCENT_TABLE = str.maketrans(_ACCENTS)
+def _accent_table() -> dict[int, str]:
+    table = {0x0110: "D", 0x0111: "d"}
+    for cp in [*range(0x00C0, 0x0250), *range(0x1E00, 0x1F00)]:
+        base = "".join(c for c in unicodedata.normalize("NFD", chr(cp)) if not unicodedata.combining(c))
+        if len(base) == 1 and base != chr(cp):
+            table[cp] = base
+    return table
+
+
+_ACCENT_TABLE = str.maketrans(_accent_table())
 
 
 def _fold(s: str) -> str:
@@ -286,8 +320,8 @@ class InjectionLayer:
         hidden = "".join(
             "".join(chr(ord(c) - 0xE0000) for c in m.group(0))
             for m in _TAGS.finditer(original)
-            # Tag characters after a black flag spell a subdivision flag (England, Scotland, Wales).
-            if not (m.start() > 0 and original[m.start() - 1] == _BLACK_FLAG)
+            # Tag characters spell subdivision flags (England "gbeng" + cancel tag after a black flag).
+            if not _SUBDIVISION_FLAG.fullmatch(m.group(0))
         )
         if hidden.strip():
             out.append(Hit("inj-unicode-tags", "smuggling", 0.9, None))
@@ -340,14 +374,30 @@ class InjectionLayer:
         hits = self.hits(prepared)
         if not hits:
             return result
-        score = self._score_hits(hits)
-        if len(prepared.text) <= _EDUCATIONAL_MAX_LEN and _EDUCATIONAL.search(_fold(prepared.normalized)):
-            score *= EDUCATIONAL_FACTOR
+        score = self._score_hits(hits) * self._educational_factor(prepared, hits)
         score = round(score, 4)
         result.bump(CATEGORY, score)
         result.certain = score >= CERTAIN_AT
         result.matches = [Match(layer=self.name, category=CATEGORY, rule=h.signal, span=h.span, score=h.weight) for h in hits]
         return result
+
+    @staticmethod
+    def _educational_factor(prepared: Prepared, hits: list[Hit]) -> float:
+        if len(prepared.text) > _EDUCATIONAL_MAX_LEN:
+            return 1.0
+        folded = _fold(prepared.normalized)
+        if not (_EDUCATIONAL_CUE.search(folded) and _EDUCATIONAL_TOPIC.search(folded)):
+            return 1.0
+        quotes = [m.span() for m in _QUOTED.finditer(prepared.text)]
+        # "What is your system prompt?" asks for this assistant's prompt, however academic it sounds -
+        # unless the request itself is quoted.
+        extraction = [h.span for h in hits if h.family == "extraction"]
+        if any(span is None or not any(qs <= span[0] and span[1] <= qe for qs, qe in quotes) for span in extraction):
+            return 1.0
+        located = [h.span for h in hits if h.span is not None]
+        if located and all(any(qs <= s and e <= qe for qs, qe in quotes) for s, e in located):
+            return QUOTED_EDUCATIONAL_FACTOR
+        return EDUCATIONAL_FACTOR
 
     def score(self, batch: list[Prepared]) -> list[LayerScores]:
         return [self.score_one(p) for p in batch]

@@ -74,8 +74,9 @@ class PiiEntity:
 _A = re.ASCII
 _NOT_ALNUM_BEFORE = r"(?<![A-Za-z0-9_])"
 _NOT_ALNUM_AFTER = r"(?![A-Za-z0-9_])"
-# A number glued to more digits, a decimal point or a dash-continued digit run is part of something longer.
-_NUM_BEFORE = r"(?<![\w.,/-])"
+# A number glued to more digits, a decimal point or a dash-continued digit run is part of something longer;
+# so is one right after another digit group ("DE88 3704 0044 ..." holds no phone number).
+_NUM_BEFORE = r"(?<![\w.,/-])(?<!\d )"
 _NUM_AFTER = r"(?![\w/]|[.,-]\d)"
 
 _DIGITS = re.compile(r"\d")
@@ -149,13 +150,20 @@ def _card_valid(candidate: str, text: str, start: int) -> bool:
     return not _after_reference_word(text, start)
 
 
+_VERSION_CONTEXT = re.compile(
+    r"(?:\bv|\b(?:ver(?:sion)?|build|release|rel|patch|update|firmware|kernel|python|node|java|ubuntu|debian|"
+    r"android|ios|macos|windows|chrome|firefox|php|ruby|go|rust|gcc|llvm|cuda)\.?\s*|phiên bản\s*|版本(?:号|號)?\s*[:：]?\s*)$",
+    re.IGNORECASE,
+)
+
+
 def _ipv4_valid(candidate: str, text: str, start: int) -> bool:
     try:
         ipaddress.IPv4Address(candidate)
     except ValueError:
         return False
-    # "version 1.2.3.4", "v10.0.0.1": a dotted version string, not an address.
-    return not re.search(r"(?:\bv|\bver(?:sion)?\.?\s*|\bbuild\s*|phiên bản\s*|版本\s*)$", text[max(0, start - 12) : start], re.I)
+    # "version 1.2.3.4", "v10.0.0.1", "Python 3.12.1.2": a dotted version string, not an address.
+    return not _VERSION_CONTEXT.search(text[max(0, start - 16) : start])
 
 
 def _ipv6_valid(candidate: str, text: str, start: int) -> bool:
@@ -272,7 +280,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         flags=_A | re.IGNORECASE,
     ),
     # 12-19 digits in groups separated by single spaces or dashes (or none).
-    _p(CREDIT_CARD, r"(?<![\w.,/+-])\d(?:[ -]?\d){11,18}" + _NUM_AFTER, _card_valid),
+    _p(CREDIT_CARD, r"(?<![\w.,/+-])(?<!\d )\d(?:[ -]?\d){11,18}" + _NUM_AFTER, _card_valid),
     # --- network ---
     _p(IP_ADDRESS, r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)", _ipv4_valid),
     _p(
@@ -289,7 +297,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _p(PHONE, _NUM_BEFORE + r"(?:\(?0[35789]\d\)?|84[ .-]?[35789]\d)(?:[ .-]?\d){7}" + _NUM_AFTER, _phone_valid),
     _p(PHONE, _NUM_BEFORE + r"\(?02\d{1,2}\)?[ .-]?\d{3,4}[ .-]?\d{4}" + _NUM_AFTER, _phone_valid),
     # China: mobiles 1[3-9] + 9 digits (3-4-4 grouping optional), landlines 0xx(x)-xxxxxxx(x).
-    _p(PHONE, r"(?<![\w.,/+-])1[3-9]\d(?:[ -]?\d{4}){2}" + _NUM_AFTER, _phone_valid),
+    _p(PHONE, r"(?<![\w.,/+-])(?<!\d )1[3-9]\d(?:[ -]?\d{4}){2}" + _NUM_AFTER, _phone_valid),
     _p(PHONE, _NUM_BEFORE + r"\(?0[1-9]\d{1,2}\)?-\d{7,8}" + _NUM_AFTER, _phone_valid),
     # Anything phone-shaped right after "phone:", "call me at", "SĐT", "电话" ... (local formats of any country).
     # Unicode case folding here ("SĐT", "Số Điện Thoại"), so explicit classes instead of `\b` and `\d`.
@@ -307,7 +315,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     # a bare 10-digit run is more often an ID than a phone number.
     _p(
         PHONE,
-        r"(?<![\w.,/+-])(?:1[ .-])?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}" + _NUM_AFTER,
+        r"(?<![\w.,/+-])(?<!\d )(?:1[ .-])?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}" + _NUM_AFTER,
         _phone_valid,
     ),
 )

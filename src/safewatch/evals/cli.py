@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -63,10 +64,11 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _metrics_table(title: str, first: str, metrics: dict[str, dict[str, Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column(first)
+    # No vertical rules, and long names fold: the metric columns stay readable on an 80-column terminal.
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(first, overflow="fold")
     for col in METRIC_COLUMNS:
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
     for key, m in metrics.items():
         table.add_row(escape(key), *(fmt(m.get(c)) for c in METRIC_COLUMNS))
     return table

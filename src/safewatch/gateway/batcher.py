@@ -88,19 +88,24 @@ class MicroBatcher:
                 self._on_batch(len(batch))
             for role in ("input", "output"):
                 items = [i for i in batch if i.role == role and not i.future.cancelled()]
-                if not items:
-                    continue
-                try:
-                    verdicts = await loop.run_in_executor(
-                        self._executor, self.detector.check_batch, [i.text for i in items], role
-                    )
-                    if len(verdicts) != len(items):
-                        raise RuntimeError(f"detector returned {len(verdicts)} verdicts for {len(items)} texts")
-                except Exception as exc:  # a detector failure is the callers' to handle, per policy
-                    for item in items:
-                        if not item.future.done():
-                            item.future.set_exception(exc)
-                    continue
-                for item, verdict in zip(items, verdicts, strict=True):
-                    if not item.future.done():
-                        item.future.set_result(verdict)
+                if items:
+                    await self._check(loop, items, role)
+
+    async def _check(self, loop: asyncio.AbstractEventLoop, items: list[_Item], role: str) -> None:
+        try:
+            verdicts = await loop.run_in_executor(self._executor, self.detector.check_batch,
+                                                  [i.text for i in items], role)
+            if len(verdicts) != len(items):
+                raise RuntimeError(f"detector returned {len(verdicts)} verdicts for {len(items)} texts")
+        except Exception as exc:
+            if len(items) > 1:
+                # One bad text must not fail the unrelated requests batched with it: check them one by one.
+                for item in items:
+                    await self._check(loop, [item], role)
+                return
+            if not items[0].future.done():
+                items[0].future.set_exception(exc)  # the caller decides, per policy
+            return
+        for item, verdict in zip(items, verdicts, strict=True):
+            if not item.future.done():
+                item.future.set_result(verdict)

@@ -112,8 +112,8 @@ def _upstream_from_env(env: Mapping[str, str], role: str, base: dict | None) -> 
         value = env.get(f"{prefix}_{suffix}")
         if value not in (None, ""):
             data[key] = value
-    if not data:
-        return None
+    if not data.get("base_url"):
+        return None  # an upstream exists once it has a URL; a key or kind alone configures nothing
     data.setdefault("name", role)
     return data
 

@@ -162,6 +162,8 @@ class IngestionWriter:
         row.update(project_id=project_id, id=change.entity_id, created_at=now)
         if change.kind == "observation" and change.fields.get("trace_id") is None:
             change.fields["trace_id"] = str(uuid.uuid4())
+        if change.kind == "trace" and change.fields.get("timestamp") is None:
+            change.fields["timestamp"] = change.timestamp
         if change.kind in ("trace", "observation") and change.fields.get("environment") is None:
             change.fields["environment"] = "default"
         return row

@@ -107,7 +107,9 @@ def embed_rows(cascade, rows: list[TrainRow], encoder: str, progress) -> np.ndar
     prepared = [prepare(r.text) for r in rows]
     texts = [p.normalized if encoder == "minilm" else p.text for p in prepared]
     keys = [cache.key(t) for t in texts]
-    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache.data}.items())
+    # Sorted by length: a batch is padded to its longest text, so similar lengths waste the least work.
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache.data}.items(),
+                     key=lambda kv: (len(kv[1]), kv[0]))
     enc = cascade.encoders.get(encoder)
     task = progress.add_task(f"embedding ({encoder})", total=len(missing)) if progress else None
     for start in range(0, len(missing), 128):
@@ -117,6 +119,8 @@ def embed_rows(cascade, rows: list[TrainRow], encoder: str, progress) -> np.ndar
             cache.data[k] = v
         if progress:
             progress.advance(task, len(chunk))
+        if (start // 128) % 25 == 24:  # a long run interrupted keeps what it has embedded
+            cache.save()
     if missing:
         cache.save()
     return np.stack([cache.data[k] for k in keys]).astype(np.float32)

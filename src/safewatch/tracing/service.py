@@ -1,0 +1,122 @@
+"""`app.state.tracer`: writes changes, feeds the auto-scorer, and records gateway traffic as traces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from safewatch.tracing.events import Change, normalize_usage
+from safewatch.tracing.scoring import AutoScorer
+from safewatch.tracing.tags import BLOCKED_INPUT, BLOCKED_OUTPUT
+from safewatch.tracing.writer import IngestionWriter, WriteResult
+from safewatch.verdict import Verdict
+
+log = logging.getLogger("safewatch.tracing")
+
+
+class TracingService:
+    def __init__(self, writer: IngestionWriter, scorer: AutoScorer | None, *, gateway_queue_size: int = 10_000,
+                 gateway_batch: int = 200) -> None:
+        self.writer = writer
+        self.scorer = scorer
+        self._gateway_queue_size = gateway_queue_size
+        self._gateway_batch = gateway_batch
+        self._gateway: asyncio.Queue[tuple[str, list[Change]]] | None = None
+        self._flusher: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._gateway = asyncio.Queue(self._gateway_queue_size)
+        self._flusher = asyncio.create_task(self._flush_gateway(), name="safewatch-gateway-traces")
+        if self.scorer is not None:
+            await self.scorer.start()
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            await self._gateway.join()
+            self._flusher.cancel()
+            self._flusher = None
+        if self.scorer is not None:
+            await self.scorer.stop()
+
+    async def ingest(self, project_id: str, changes: list[Change], **kw: Any) -> WriteResult:
+        """Apply and commit `changes` (in a thread), then queue their scoring jobs."""
+        result = await run_in_threadpool(self.writer.apply, project_id, changes, **kw)
+        if self.scorer is not None:
+            self.scorer.submit(result.jobs)
+        return result
+
+    # --- gateway traffic -------------------------------------------------------------------------------
+
+    async def record_gateway(
+        self,
+        project_id: str,
+        *,
+        name: str,
+        user_id: str | None,
+        session_id: str | None,
+        input: object,
+        output: object | None,
+        model: str | None,
+        input_verdict: Verdict | None,
+        output_verdict: Verdict | None,
+        blocked: str | None,
+        usage: dict | None,
+        latency_ms: float,
+        metadata: dict | None,
+    ) -> str:
+        """Queue a trace with one GENERATION for a gateway request and return its id at once.
+
+        Writes are batched by a background task; when its queue is full the caller waits for room rather
+        than the trace being dropped.
+        """
+        trace_id = uuid.uuid4().hex
+        now = datetime.now(UTC).replace(tzinfo=None)
+        start = now.timestamp() - latency_ms / 1000
+        started = datetime.fromtimestamp(start, UTC).replace(tzinfo=None)
+        verdicts = {k: v.to_dict() for k, v in (("input", input_verdict), ("output", output_verdict)) if v is not None}
+        meta = {**(metadata or {}), "source": "safewatch-gateway"}
+        if verdicts:
+            meta["gateway_verdicts"] = {k: {"action": v["action"], "flagged": v["flagged"],
+                                            "overall_score": v["overall_score"]} for k, v in verdicts.items()}
+        tags = [t for t, on in ((BLOCKED_INPUT, blocked == "input"), (BLOCKED_OUTPUT, blocked == "output")) if on]
+        trace = Change(f"gw-{trace_id}-t", "trace", trace_id, now, False, {
+            "timestamp": started, "name": name, "user_id": user_id, "session_id": session_id, "input": input,
+            "output": output, "meta": meta, "environment": "default"}, tags)
+        usage_details, _ = normalize_usage(usage, None)
+        generation = Change(f"gw-{trace_id}-g", "observation", f"{trace_id}-gen", now, False, {
+            "trace_id": trace_id, "type": "GENERATION", "name": name, "start_time": started, "end_time": now,
+            "input": input, "output": output, "model": model, "usage": usage_details or None,
+            "level": "WARNING" if blocked else "DEFAULT",
+            "status_message": f"blocked {blocked}" if blocked else None, "environment": "default",
+            "meta": {"blocked": blocked, "verdicts": verdicts} if verdicts or blocked else None})
+        item = (project_id, [trace, generation])
+        if self._gateway is None:  # not started (e.g. used outside the app lifespan): write directly
+            await self.ingest(*item)
+        else:
+            await self._gateway.put(item)
+        return trace_id
+
+    async def _flush_gateway(self) -> None:
+        while True:
+            first = await self._gateway.get()
+            items = [first]
+            while len(items) < self._gateway_batch:
+                try:
+                    items.append(self._gateway.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            by_project: dict[str, list[Change]] = {}
+            for project_id, changes in items:
+                by_project.setdefault(project_id, []).extend(changes)
+            for project_id, changes in by_project.items():
+                try:
+                    await self.ingest(project_id, changes)
+                except Exception:
+                    log.exception("could not store %d gateway trace events", len(changes))
+            for _ in items:
+                self._gateway.task_done()
