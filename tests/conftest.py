@@ -103,7 +103,8 @@ class RunningServer:
         return self.data_dir / "server.log"
 
     def start(self) -> RunningServer:
-        self.port = free_port()
+        """Start (or restart, on the same port so existing keys' base_url stays valid)."""
+        self.port = self.port or free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child process owns it
         self.proc = subprocess.Popen(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What the caller should do with the text, mildest first."""
 
     ALLOW = "allow"
@@ -49,7 +49,14 @@ class ContextSignals(BaseModel):
     fiction: bool = False
     quotation: bool = False
     technical: bool = False  # software, games, cooking: "kill the process", "shoot the boss"
+    figurative: bool = False  # "this exam is killing me", "我想死你了" (I miss you to death)
     notes: list[str] = Field(default_factory=list)
+
+    @property
+    def lowers_scores(self) -> bool:
+        """Whether any cue that lowers scores fired (help-seeking alone does not lower anything)."""
+        return any((self.negated, self.third_party, self.educational, self.fiction, self.quotation,
+                    self.technical, self.figurative))
 
 
 class Verdict(BaseModel):

@@ -15,6 +15,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -93,7 +94,8 @@ def make_gateway(upstream):
     def make(env: dict[str, str] | None = None, *, detector: PhraseDetector | None = None,
              tracer: RecordingTracer | None = None, database_url: str = "") -> Gateway:
         data_dir = Path(tempfile.mkdtemp(prefix="safewatch-gw-"))
-        settings = Settings(data_dir=data_dir, database_url=database_url, warm_up=False)
+        # No automatic trace scoring: it would load the real models, which these tests replace.
+        settings = Settings(data_dir=data_dir, database_url=database_url, warm_up=False, scoring_enabled=False)
         clean = {k: v for k, v in os.environ.items() if not k.startswith(_GATEWAY_ENV)}
         with mock.patch.dict(os.environ, {**clean, **_fast_env(upstream), **(env or {})}, clear=True):
             app = create_app(settings)
@@ -101,7 +103,7 @@ def make_gateway(upstream):
         app.state.detector = detector
         if tracer is not None:
             app.state.tracer = tracer
-        key = create_project(app.state.db, "gateway-test")
+        key = create_project(app.state.db, f"gateway-test-{uuid.uuid4().hex[:8]}")
 
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))

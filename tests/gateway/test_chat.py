@@ -219,7 +219,7 @@ def test_chat_is_traced_with_user_session_and_verdicts(make_gateway, upstream):
     assert (rec["name"], rec["user_id"], rec["session_id"], rec["output"]) == ("chat", "user-1", "sess-1", "Hi!")
     assert rec["input_verdict"].action.value == "allow"
     assert rec["output_verdict"].action.value == "allow"
-    assert rec["blocked"] is False
+    assert rec["blocked"] is None
     assert rec["usage"]["total_tokens"] == 12
 
 

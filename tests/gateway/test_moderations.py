@@ -145,7 +145,7 @@ def test_moderation_is_traced_without_waiting(make_gateway):
     assert rec["project_id"] == gw.project_id
     assert rec["name"] == "moderation"
     assert rec["user_id"] == "u-1"
-    assert rec["blocked"] is True
+    assert rec["blocked"] == "input"  # the caller is told to block it
     assert rec["input_verdict"].action.value == "block"
 
 

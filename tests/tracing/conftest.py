@@ -22,3 +22,11 @@ def langfuse2_python() -> Path:
 @pytest.fixture(scope="session")
 def python5() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def keys(request):
+    """One project per test module and backend (tests use fresh ids, so they can share it): project creation
+    through the CLI costs seconds."""
+    server = request.getfixturevalue("server" if request.param == "sqlite" else "pg_server")
+    return server.create_project()

@@ -29,10 +29,10 @@ def test_sdk2_decorator_and_low_level_api_round_trip(any_server, any_project_key
     listed = get(any_project_keys, "traces", name=f"decorated-{run}").json()["data"]
     assert len(listed) == 1
     decorated = get(any_project_keys, f"traces/{listed[0]['id']}").json()
-    names = {o["name"] for o in decorated["observations"]}
-    assert {"handle", "inner"} <= names
-    inner = next(o for o in decorated["observations"] if o["name"] == "inner")
-    assert inner["parentObservationId"] is not None and inner["metadata"]["step"] == "inner"
+    # SDK 2's outermost @observe function is the trace itself; nested ones are its spans.
+    assert decorated["input"]["args"] == ["hw 2 kms painlessly"]
+    [inner] = [o for o in decorated["observations"] if o["name"] == "inner"]
+    assert inner["type"] == "SPAN" and inner["metadata"]["step"] == "inner" and inner["output"] == "HW 2 KMS PAINLESSLY"
     tags = wait_for(lambda: (t := trace_tags(any_project_keys, listed[0]["id"])) >= {"unsafe", "self-harm_violation"} and t)
     assert "high_risk" in tags or "medium_risk" in tags
     manual_tags = wait_for(lambda: (t := trace_tags(any_project_keys, out["trace_id"])) >= {"prompt-injection_violation"} and t)

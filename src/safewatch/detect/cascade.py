@@ -77,9 +77,7 @@ class Cascade:
 
     @staticmethod
     def _certain(p: Prepared, res: dict[str, LayerScores]) -> bool:
-        ctx = p.context
-        lowering = ctx.negated or ctx.third_party or ctx.educational or ctx.fiction or ctx.quotation or ctx.technical
-        return not lowering and any(s.certain for s in res.values())
+        return not p.context.lowers_scores and any(s.certain for s in res.values())
 
     # -- fusing --------------------------------------------------------------------------------------------
     def fuse(self, p: Prepared, res: dict[str, LayerScores]) -> Verdict:

@@ -50,8 +50,8 @@ class Head:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """(n, n_categories) calibrated probabilities."""
-        logits = features @ self.weights.T + self.bias
-        return 1.0 / (1.0 + np.exp(-(logits * self.platt_a + self.platt_b)))
+        logits = (features @ self.weights.T + self.bias) * self.platt_a + self.platt_b
+        return 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
 
 
 def head_path(encoder: str) -> Path:

@@ -27,6 +27,7 @@ EFFECTS: dict[str, tuple[tuple[str, ...], float]] = {
     "fiction": (("violence", "violence/graphic", "harassment/threatening", "hate/threatening"), 0.6),
     "quotation": (_ABUSE, 0.6),
     "technical": (_SELF_HARM + _VIOLENT + ("violence",), 0.15),
+    "figurative": (_SELF_HARM + _VIOLENT + ("violence",), 0.3),
 }
 
 _I = regex.IGNORECASE
@@ -47,7 +48,8 @@ CUES: dict[str, list[regex.Pattern]] = {
         regex.compile(r"\b(how|what) (can|should|do|could) (i|we) (help|support|say to|tell|do for)\b", _I),
         regex.compile(r"\bhow to (help|support|talk to) (someone|a friend|a person|people|my)\b", _I),
         regex.compile(r"\b(someone|somebody) (i know|close to me)\b", _I),
-        regex.compile(r"(bạn|em|chị|anh|mẹ|bố|ba|con|vợ|chồng|người yêu|đồng nghiệp|học sinh)( (gái|trai))? (tôi|mình|tao|em)\b.{0,50}(tự tử|tự sát|muốn chết|tự làm hại|rạch tay)", _I),
+        regex.compile(r"(bạn|em|chị|anh|mẹ|bố|ba|con|vợ|chồng|người yêu|đồng nghiệp|học sinh)( (gái|trai))? (tôi|mình|tao|em)\b.{0,50}(tự tử|tự sát|muốn chết|tự làm hại|rạch tay|không muốn sống|chán sống|không thiết sống)", _I),
+        regex.compile(r"(nó|bạn ấy|cô ấy|anh ấy|em ấy|con bé|thằng bé) (nói|bảo|nhắn|kể)( (là|rằng))? .{0,40}(tự tử|muốn chết|không muốn sống|chán sống)", _I),
         regex.compile(r"(làm sao|làm thế nào|phải làm gì|nên làm gì|cách) (để )?(giúp|hỗ trợ|khuyên|an ủi)", _I),
         regex.compile(r"(我|我的)(朋友|同学|妈妈|爸爸|孩子|女儿|儿子|老婆|老公|同事|室友|妹妹|弟弟|姐姐|哥哥|学生|闺蜜).{0,20}(自杀|想死|轻生|自残|割腕)"),
         regex.compile(r"(怎么|如何|该怎么)(帮助?|劝|安慰|支持)"),
@@ -70,6 +72,11 @@ CUES: dict[str, list[regex.Pattern]] = {
         regex.compile(r"\b(reported|according to (the )?(news|police|reports))\b", _I),
         regex.compile(r"(anh ấy|cô ấy|họ|báo|tin tức|bài báo|người ta) (nói|viết|đăng|đưa tin)", _I),
         regex.compile(r"(他|她|他们|新闻|报道|有人)(说|写|称|报道)"),
+    ],
+    "figurative": [
+        regex.compile(r"\b(is|are|was|were|it's|its|this|that|these) (\w+ )?(killing me|murdering me)\b|\bto die for\b|\bdying (to|for|of laughter)\b|\b(die|died|dying) (of|from) (laughter|embarrassment|boredom|cuteness)\b|\bi could (just )?die (of|from)\b|\bkilled it\b|\bkilling it\b|\bdead tired\b", _I),
+        regex.compile(r"(chết cười|cười chết|buồn cười chết|đói chết|mệt chết|nóng chết|lạnh chết|đẹp chết|chết mê chết mệt)", _I),
+        regex.compile(r"(想死你|想死我了|笑死|累死了|饿死了|热死了|冷死了|气死了|困死了|忙死了|烦死了|美死了|爽死了|吓死我了|羡慕死了)"),
     ],
     "technical": [
         regex.compile(r"\b(kill|terminate|end|stop|shoot|execute|abort|nuke|murder|strangle|choke)\b(\s+\w+){0,3}?\s+(process(es)?|thread|task|job|pid|session|container|pod|server|app|program|daemon|script|query|connection|tab|command|service|zombie|child|port)\b", _I),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from safewatch.policy import Policy
-from safewatch.taxonomy import PARENT
+from safewatch.taxonomy import PARENT, parent_of
 from safewatch.verdict import Action
 
 
 def decide(policy: Policy, scores: dict[str, float], role: str, *, redacted: bool = False) -> tuple[dict[str, bool], Action]:
     """Flags and action for fused scores.
 
-    A flagged sub-category flags its parent; the strongest action of the flagged categories wins; nothing flagged
+    A flagged sub-category flags its parent; the strongest action of the flagged categories wins (except that
+    `support` outranks `block` within the self-harm family); nothing flagged
     but a score within `warn_margin` of its threshold warns; redacted PII lifts the action to at least `redact`.
     Every category in `scores` must be in the policy.
     """
@@ -19,7 +20,14 @@ def decide(policy: Policy, scores: dict[str, float], role: str, *, redacted: boo
     for child, parent in PARENT.items():
         if flagged.get(child) and parent in flagged:
             flagged[parent] = True
-    action = Action.strongest([cats[c].action for c, on in flagged.items() if on])
+    on = [c for c, f in flagged.items() if f]
+    action = Action.strongest([cats[c].action for c in on])
+    # Someone asking how to end their life needs crisis resources, not a bare refusal: within the self-harm
+    # family `support` outranks `block` (what blocks is still withheld; support answers instead of the model).
+    if action == Action.BLOCK and any(cats[c].action == Action.SUPPORT for c in on):
+        blockers = [c for c in on if cats[c].action == Action.BLOCK]
+        if all(parent_of(c) == "self-harm" for c in blockers):
+            action = Action.SUPPORT
     if action == Action.ALLOW:
         near = any(s > 0 and s >= cats[c].threshold_for(role) - policy.warn_margin for c, s in scores.items())
         action = Action.WARN if near else Action.ALLOW

@@ -8,18 +8,27 @@ non-Latin letters is "other" (it takes the multilingual path); Latin-script text
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
 # Letters that exist in Vietnamese and (almost) nowhere else.
 _VI_LETTERS = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.IGNORECASE)
+# Frequent Vietnamese syllables, compared without diacritics, plus teen-chat spellings ("hok", "mun", "vl").
 _VI_SYLLABLES = frozenset(
     "toi ban khong ko muon song nua duoc dc nguoi cua cho mot nhung lam sao gi nay voi thi la co minh chet roi "
     "vay di nhe nha em anh chi oi ah ak day mua hang don cai con ma tu tao may bao nhieu gio ngay den ve "
-    "tai vi nen phai rat qua biet thich yeu ghet giet hay chua dang se da".split()
+    "tai vi nen phai rat qua biet thich yeu ghet giet hay chua dang se da hok hong mun ngu vl dm dmm cmm "
+    "ae mn ntn j nhanh nhat cach rieng ca si sdt cccd chem dit lon cho ba me bo ong troi oi khi nao "
+    "duoc khoc buon met chan ghe tien lay giup voi tim hieu moi tren duoi sau truoc xin cam on".split()
 )
 _NON_LATIN_LETTER = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff]", re.UNICODE)
 _WORD = re.compile(r"[a-zA-Z]+")
+
+
+def _strip(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
 
 
 def detect_language(text: str) -> str:
@@ -29,12 +38,12 @@ def detect_language(text: str) -> str:
     han = len(_HAN.findall(text))
     if han and not _KANA_HANGUL.search(text):
         letters = sum(1 for c in text if c.isalpha())
-        if han >= 2 or han / max(letters, 1) > 0.3:
+        if han >= 2 or han / max(letters, 1) >= 0.15:
             return "zh"
     vi_marks = len(_VI_LETTERS.findall(text))
     if vi_marks >= 2 or (vi_marks == 1 and len(text) < 40):
         return "vi"
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower() for w in _WORD.findall(_strip(text))]
     if len(words) >= 2:
         hits = sum(1 for w in words if w in _VI_SYLLABLES)
         if hits >= 2 and hits / len(words) >= 0.5:

@@ -25,6 +25,8 @@ HOMOGLYPHS = str.maketrans({
     "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
     # Latin look-alikes
     "ı": "i", "ł": "l", "ø": "o", "ß": "ss", "ſ": "s",
+    # Typographic apostrophes: "don’t" must read as "don't".
+    "’": "'", "‘": "'", "ʼ": "'", "`": "'",
 })
 
 # Leetspeak digits/symbols, folded only inside tokens that also contain letters ("k1ll" but not "8080").
@@ -45,7 +47,7 @@ SLANG_EN = {
 SLANG_VI = {
     "ko": "không", "k": "không", "hok": "không", "khong": "không", "hông": "không", "hem": "không", "kh": "không",
     "dc": "được", "đc": "được", "duoc": "được", "j": "gì", "mk": "mình", "mik": "mình", "vs": "với", "ng": "người",
-    "nguoi": "người", "bit": "biết", "bik": "biết", "bjt": "biết", "ntn": "như thế nào", "sao": "sao", "z": "vậy",
+    "nguoi": "người", "bit": "biết", "bik": "biết", "bjt": "biết", "ntn": "như thế nào",
     "v": "vậy", "r": "rồi", "ck": "chồng", "vk": "vợ", "ms": "mới", "trc": "trước", "cx": "cũng", "cg": "cũng",
     "thik": "thích", "iu": "yêu", "dt": "điện thoại", "đt": "điện thoại", "sdt": "số điện thoại", "sđt": "số điện thoại",
     "tks": "cảm ơn",
@@ -115,7 +117,8 @@ def _join_spaced_letters(tokens: list[tuple[str, int, int]]) -> list[tuple[str, 
 
 
 def _deleet(token: str) -> str:
-    if not any(c.isalpha() for c in token) or token.isdigit():
+    # Leetspeak is an evasion of Latin-script words: "13岁" and "q1" are an age and a district, not "ie岁".
+    if not any("a" <= c <= "z" for c in token) or token.isdigit() or any(ord(c) > 0x24F for c in token):
         return token
     if all(c.isalpha() or c in "'’" for c in token):
         return token
@@ -125,12 +128,20 @@ def _deleet(token: str) -> str:
 def normalize(text: str, language: str = "en") -> tuple[str, list[int]]:
     """The normalized form of `text` and, for each of its characters, the index in `text` it came from."""
     folded, offs = _fold_chars(text)
-    chars, offs = _collapse_repeats(list(folded), offs)
-    folded = "".join(chars)
+    if language == "en":  # "cccd" (a Vietnamese ID card) is not an elongated word
+        chars, offs = _collapse_repeats(list(folded), offs)
+        folded = "".join(chars)
     # Tokens: words (leet symbols kept inside so "k!ll" survives) and single punctuation marks.
     raw = [(m.group(0), m.start(), m.end()) for m in re.finditer(r"[\w@$!|']+|[^\w\s]", folded)]
     # Trailing "!!!" is emphasis, not leetspeak for "iii"; inside a word ("k!ll") it is.
-    tokens = [(_deleet(t.strip("!|'")) or t, s, e) for t, s, e in raw]
+    deleet = _deleet if language in ("en", "other") else (lambda t: t)
+    tokens = []
+    for t, s, e in raw:
+        core = t.strip("!|'")
+        if core:  # keep the span on the word itself, not on its trailing "!!"
+            lead = len(t) - len(t.lstrip("!|'"))
+            s, e = s + lead, s + lead + len(core)
+        tokens.append((deleet(core) or t, s, e))
     tokens = [t for t in tokens if any(c.isalnum() for c in t[0])]  # punctuation becomes plain spacing
     tokens = _join_spaced_letters(tokens)
     slang = SLANG_VI if language == "vi" else SLANG_EN

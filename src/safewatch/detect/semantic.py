@@ -20,7 +20,7 @@ from safewatch.policy import Policy
 from safewatch.verdict import Match
 
 # (similarity at which the score starts to rise, similarity at which it reaches 1) per encoder.
-SCORE_BAND = {"minilm": (0.50, 0.80), "e5": (0.87, 0.95)}
+SCORE_BAND = {"minilm": (0.40, 0.70), "e5": (0.86, 0.93)}
 TOP_K = 2
 
 
@@ -32,6 +32,9 @@ class ExemplarIndex:
     owner: np.ndarray
     texts: list[str]
     benign: np.ndarray
+    # (n_categories, max exemplars per category) column indexes into `matrix`, padded with len(matrix): one
+    # gather gives every category's similarities at once.
+    gather: np.ndarray
 
 
 def _exemplars_for(policy: Policy, encoder: str) -> tuple[list[tuple[str, str]], list[str]]:
@@ -72,7 +75,12 @@ class SemanticLayer:
         matrix = enc.encode(texts) if texts else np.zeros((0, enc.dim), np.float32)
         owner = np.asarray([self.categories.index(c) for c, _ in pairs], dtype=np.int64)
         benign_m = enc.encode(benign) if benign else np.zeros((0, enc.dim), np.float32)
-        return ExemplarIndex(self.categories, matrix, owner, texts, benign_m)
+        cols = [np.flatnonzero(owner == c) for c in range(len(self.categories))]
+        width = max((len(c) for c in cols), default=0) or 1
+        gather = np.full((len(self.categories), width), len(texts), dtype=np.int64)
+        for c, idx in enumerate(cols):
+            gather[c, : len(idx)] = idx
+        return ExemplarIndex(self.categories, matrix, owner, texts, benign_m, gather)
 
     def similarities(self, embeddings: np.ndarray, encoder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per text: top-k mean similarity per category (n, n_categories), the best exemplar per category
@@ -83,14 +91,15 @@ class SemanticLayer:
         best = np.full((n, k), -1, dtype=np.int64)
         if len(idx.matrix) and n:
             sims = embeddings @ idx.matrix.T
-            for c in range(k):
-                cols = np.flatnonzero(idx.owner == c)
-                if not len(cols):
-                    continue
-                sub = sims[:, cols]
-                top = np.sort(sub, axis=1)[:, -min(TOP_K, len(cols)):]
-                per_cat[:, c] = top.mean(axis=1)
-                best[:, c] = cols[np.argmax(sub, axis=1)]
+            padded = np.concatenate([sims, np.full((n, 1), -np.inf, np.float32)], axis=1)
+            grouped = padded[:, idx.gather]  # (n, k, width); padding is -inf
+            top = np.sort(grouped, axis=2)[:, :, -TOP_K:]
+            counts = (idx.gather < len(idx.matrix)).sum(axis=1)  # exemplars per category
+            usable = np.where(np.isfinite(top), top, 0.0).sum(axis=2) / np.clip(np.minimum(counts, TOP_K), 1, None)
+            has = counts > 0
+            per_cat[:, has] = usable[:, has]
+            arg = np.argmax(grouped, axis=2)
+            best[:, has] = idx.gather[np.arange(k)[None, :], arg][:, has]
         benign = (embeddings @ idx.benign.T).max(axis=1) if len(idx.benign) and n else np.full(n, -1.0, np.float32)
         return per_cat, best, benign
 

@@ -23,7 +23,7 @@ from safewatch.gateway.errors import (
     UpstreamUnavailable,
     unavailable_message,
 )
-from safewatch.gateway.guard import DETECTOR_ERROR, blocks
+from safewatch.gateway.guard import DETECTOR_ERROR, blocks, strongest
 from safewatch.gateway.schemas import ChatRequest, guard_chunks, guard_completion, read_json
 from safewatch.gateway.state import GatewayState, authorized, gateway
 from safewatch.gateway.streaming import StreamGuard
@@ -36,10 +36,6 @@ router = APIRouter()
 
 def _sse(data: dict) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
-
-
-def _strongest(verdicts: list[Verdict]) -> Verdict | None:
-    return max(verdicts, key=lambda v: (v.action.severity, v.overall_score), default=None)
 
 
 def _new_turn(body: ChatRequest) -> list[int]:
@@ -86,7 +82,7 @@ class _Call:
         return self.input_verdict.language if self.input_verdict else "en"
 
     def note(self, verdicts: list[Verdict], role: str) -> Verdict | None:
-        top = _strongest(verdicts)
+        top = strongest(verdicts)
         if top is not None:
             self.headers[f"X-Safewatch-{role.title()}-Action"] = top.action.value
             if any(v.decided_by == DETECTOR_ERROR for v in verdicts):
@@ -99,7 +95,7 @@ class _Call:
             self.project.project_id, name="chat", user_id=self.user_id, session_id=self.session_id,
             input=[m.model_dump(exclude_none=True) for m in self.body.messages], output=output,
             model=self.body.model, input_verdict=self.input_verdict, output_verdict=output_verdict,
-            blocked=blocked is not None, usage=usage, latency_ms=(time.perf_counter() - self.start) * 1000,
+            blocked=blocked, usage=usage, latency_ms=(time.perf_counter() - self.start) * 1000,
             metadata={"upstream": self.upstream, "stream": self.body.stream, "blocked_at": blocked,
                       "error": error},
         )
@@ -211,7 +207,7 @@ async def _stream(call: _Call, forward: dict) -> StreamingResponse:
                                   "type": "upstream_error", "param": None, "code": f"upstream_{exc.kind}"}})
         finally:
             await chunks.aclose()
-            call.record(output=guard.text(), output_verdict=guard.cut_by or _strongest(guard.verdicts),
+            call.record(output=guard.text(), output_verdict=guard.cut_by or strongest(guard.verdicts),
                         blocked=blocked, error=error)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=call.headers)

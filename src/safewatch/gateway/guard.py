@@ -22,6 +22,11 @@ def blocks(verdict: Verdict) -> bool:
     return verdict.action in BLOCKING
 
 
+def strongest(verdicts: list[Verdict]) -> Verdict | None:
+    """The verdict that decides for a group of texts: the strictest action, then the highest score."""
+    return max(verdicts, key=lambda v: (v.action.severity, v.overall_score), default=None)
+
+
 class Guard:
     def __init__(self, batcher: MicroBatcher, policy: Policy, metrics: GatewayMetrics) -> None:
         self.batcher = batcher

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from safewatch.auth.context import ProjectContext
 from safewatch.gateway.errors import InvalidRequest, ModelNotFound
+from safewatch.gateway.guard import blocks, strongest
 from safewatch.gateway.schemas import (
     DEFAULT_MODERATION_MODEL,
     MODERATION_MODELS,
@@ -18,7 +19,6 @@ from safewatch.gateway.schemas import (
 )
 from safewatch.gateway.settings import GatewaySettings
 from safewatch.gateway.state import authorized, gateway
-from safewatch.verdict import Action, Verdict
 
 router = APIRouter()
 
@@ -35,10 +35,6 @@ def _check_limits(texts: list[str], settings: GatewaySettings) -> None:
                                  "are allowed", param="input")
 
 
-def _strongest(verdicts: list[Verdict]) -> Verdict:
-    return max(verdicts, key=lambda v: (v.action.severity, v.overall_score))
-
-
 @router.post("/v1/moderations")
 async def moderations(request: Request, project: ProjectContext = Depends(authorized)) -> dict:
     state = gateway(request)
@@ -51,12 +47,12 @@ async def moderations(request: Request, project: ProjectContext = Depends(author
     texts = body.texts()
     _check_limits(texts, state.settings)
     verdicts = await state.guard.verdicts(texts, "input")
-    top = _strongest(verdicts)
+    top = strongest(verdicts)
     state.record(
         project.project_id, name="moderation", user_id=request.headers.get("x-safewatch-user-id"),
         session_id=request.headers.get("x-safewatch-session-id"), input=texts[0] if len(texts) == 1 else texts,
         output=None, model=model, input_verdict=top, output_verdict=None,
-        blocked=top.action in (Action.BLOCK, Action.SUPPORT), usage=None,
+        blocked="input" if blocks(top) else None, usage=None,
         latency_ms=(time.perf_counter() - start) * 1000, metadata={"route": "/v1/moderations"},
     )
     return moderation_response(model, verdicts)

@@ -216,7 +216,8 @@ class ScoringJob(Base):
 
     __tablename__ = "scoring_jobs"
     __table_args__ = (Index("ix_scoring_jobs_created", "created_at"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Made by the writer (uuid hex), so a batch of jobs is one plain multi-row insert, no RETURNING.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex)
     project_id: Mapped[str] = mapped_column(String(64))
     trace_id: Mapped[str] = mapped_column(String(200))
     observation_id: Mapped[str | None] = mapped_column(String(200))

@@ -158,11 +158,12 @@ class AutoScorer:
         with self.db.sessions() as s:
             rows = s.execute(
                 select(ScoringJob.id, ScoringJob.project_id, ScoringJob.trace_id, ScoringJob.observation_id)
-                .where(ScoringJob.attempts < MAX_ATTEMPTS).order_by(ScoringJob.id).limit(self.batch_size)
+                .where(ScoringJob.attempts < MAX_ATTEMPTS)
+                .order_by(ScoringJob.created_at, ScoringJob.id).limit(self.batch_size)
             ).all()
         return [JobRef(*r) for r in rows]
 
-    def _count_attempt(self, job_ids: list[int]) -> None:
+    def _count_attempt(self, job_ids: list[str]) -> None:
         with self.db.writing() as s:
             s.execute(update(ScoringJob).where(ScoringJob.id.in_(job_ids)).values(attempts=ScoringJob.attempts + 1))
 

@@ -50,7 +50,7 @@ _TEXT_FIELDS = ("input", "output")
 class JobRef:
     """One automatic-scoring job: score this trace (observation_id None) or this observation."""
 
-    job_id: int
+    job_id: str
     project_id: str
     trace_id: str
     observation_id: str | None
@@ -204,9 +204,9 @@ def add_jobs(s: Session, jobs: list[dict[str, Any]], now=None) -> list[JobRef]:
     if not jobs:
         return []
     now = now or utcnow()
-    rows = [{**j, "attempts": 0, "created_at": now} for j in jobs]
-    ids = s.scalars(insert(ScoringJob).returning(ScoringJob.id, sort_by_parameter_order=True), rows).all()
-    return [JobRef(i, j["project_id"], j["trace_id"], j["observation_id"]) for i, j in zip(ids, jobs, strict=True)]
+    rows = [{**j, "id": uuid.uuid4().hex, "attempts": 0, "created_at": now} for j in jobs]
+    s.execute(insert(ScoringJob.__table__), rows)
+    return [JobRef(r["id"], r["project_id"], r["trace_id"], r["observation_id"]) for r in rows]
 
 
 def _attr(column: str) -> str:

@@ -158,14 +158,15 @@ def _best_threshold(scores: np.ndarray, y: np.ndarray) -> tuple[float, float | N
 
 
 def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = None, progress=None,
-          trained_policy_path: Path | None = TRAINED_POLICY) -> TrainReport:
+          trained_policy_path: Path | None = TRAINED_POLICY, rows: list[TrainRow] | None = None) -> TrainReport:
+    """Train both heads. `rows` replaces the default training data (tests train on a handful of rows)."""
     from safewatch.detect.cascade import Cascade
 
     random.seed(seed)
     np.random.seed(seed)
     policy = policy or load_policy()
     cascade = Cascade(policy, classifier=False)
-    rows = dedupe(load_public(seed) + load_corpus())
+    rows = dedupe(rows if rows is not None else load_public(seed) + load_corpus())
     rows.sort(key=lambda r: r.text)  # order independent of file order: same rows, same model
     report = TrainReport(seed=seed)
     english = [r for r in rows if r.lang == "en"]
@@ -195,7 +196,7 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
             w, b, a, c = _fit_category(feats[tr], y[tr], weights[tr], feats[dv], y[dv], seed)
             kept.append(category)
             W.append(w), B.append(b), A.append(a), C.append(c)
-            probs = 1 / (1 + np.exp(-((feats[dv] @ w + b) * a + c)))
+            probs = 1 / (1 + np.exp(-np.clip((feats[dv] @ w + b) * a + c, -50, 50)))
             dev_scores.setdefault(category, []).append(probs)
             dev_labels.setdefault(category, []).append(y[dv])
             report.heads[encoder][category] = CategoryReport(int((y[tr] == 1).sum()), int((y[tr] == 0).sum()),

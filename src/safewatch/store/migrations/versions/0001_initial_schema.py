@@ -100,7 +100,7 @@ def upgrade() -> None:
 
     op.create_table(
         "scoring_jobs",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("trace_id", sa.String(length=200), nullable=False),
         sa.Column("observation_id", sa.String(length=200), nullable=True),
