@@ -31,7 +31,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from safewatch import Detector  # noqa: E402
-from safewatch.evals import EvalResult, EvalRow, evaluate, evaluate_scorer, load_dataset, select  # noqa: E402
+from safewatch.evals import DatasetError, EvalResult, EvalRow, evaluate, evaluate_scorer, load_dataset, select  # noqa: E402
 from safewatch.evals.report import fmt  # noqa: E402
 from safewatch.policy import Policy, load_policy  # noqa: E402
 
@@ -65,11 +65,13 @@ def _ge(value: float | None, floor: float) -> bool | None:
 
 
 def _at_least(key: str, floor: float) -> Target:
+    label = {"auprc": "AUPRC", "f1": "F1"}.get(key, key)
+
     def check(r: EvalResult, _: dict[str, EvalResult]) -> tuple[str, bool | None]:
         v = r.binary[key]
-        return f"{key} {fmt(v)}", _ge(v, floor)
+        return f"{label} {fmt(v)}", _ge(v, floor)
 
-    return Target(f"{key} ≥ {floor}", check)
+    return Target(f"{label} ≥ {floor}", check)
 
 
 def _xstest(r: EvalResult, _: dict[str, EvalResult]) -> tuple[str, bool | None]:
@@ -188,7 +190,7 @@ class PeerWorkerError(RuntimeError):
 
 
 class PeerWorker:
-    """One peer system in `.venv-peers`: texts go in as JSONL on stdin, scores come back as JSONL."""
+    """One peer system in `.venv-peers`: a batch of texts goes in as one JSONL line, its scores come back as one."""
 
     def __init__(self, system: str, *args: str) -> None:
         if not PEERS_PYTHON.exists():
@@ -201,7 +203,7 @@ class PeerWorker:
         )
         self._read()  # {"ready": ...} once its models are loaded
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self) -> Any:
         line = self._proc.stdout.readline()
         if not line:
             self._log.seek(0)
@@ -210,10 +212,9 @@ class PeerWorker:
         return json.loads(line)
 
     def __call__(self, texts: list[str]) -> list[tuple[bool, float]]:
-        # A batch of short score lines never fills the pipe back, so writing the whole batch first is safe.
-        self._proc.stdin.write("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts))
+        self._proc.stdin.write(json.dumps(texts, ensure_ascii=False) + "\n")
         self._proc.stdin.flush()
-        return [(out["flagged"], out["score"]) for out in (self._read() for _ in texts)]
+        return [(out["flagged"], out["score"]) for out in self._read()]
 
     def close(self) -> None:
         try:
@@ -321,7 +322,8 @@ def render(doc: dict[str, Any], sets: list[tuple[str, str]]) -> str:
         f"- Command: `{doc['command']}`",
         f"- Policy: {doc['policy']}; NeMo: embeddings-only, MiniLM, threshold {NEMO_THRESHOLD} "
         f"(NeMo score, cos ≥ 0.395), a seeded sample of at most {doc['nemo_rows']} rows per dataset.",
-        f"- Rows: {doc['rows_note']}. Wall time {doc['wall_s']:.0f} s.",
+        f"- Rows: {doc['rows_note']}. Wall time {doc['wall_s']:.0f} s. ms/text is wall time per text as batched "
+        "here (length-sorted batches of 64), on a shared machine: see detect_speed.md for speed.",
         "- Zero-shot: nothing is trained or tuned on these rows. \"published\" rows are quoted from "
         "`shared/reference/peers.md` (other runs, often other thresholds or splits; never re-run here).",
         "",
@@ -393,6 +395,8 @@ def main() -> None:
             results: dict[str, dict[str, EvalResult]] = {}
             for s in sets:
                 _, rows = load_dataset(s.name, splits=s.splits, limit=args.limit, seed=args.seed)
+                # Batches of similar length pad little (4x faster on toxic-chat); no metric depends on row order.
+                rows.sort(key=lambda r: len(r.text))
                 sample = select(rows, limit=args.nemo_rows, seed=args.seed)
                 results[s.name] = {}
                 for system in systems:
@@ -447,4 +451,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (PeerWorkerError, DatasetError) as exc:
+        sys.exit(f"accuracy: {exc}")

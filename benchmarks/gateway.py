@@ -135,113 +135,136 @@ def batch_stats(port: int, secret: str) -> tuple[float, float]:
     return total, count
 
 
+def measure_round(port: int, secret: str, detector: Detector, sdk: openai.OpenAI, chunk: list[str],
+                  n: int, requests: int) -> dict[str, float]:
+    seq, sdk_texts = chunk[:n], chunk[n:2 * n]
+    c8, c32 = chunk[2 * n:2 * n + requests], chunk[2 * n + requests:]
+    inproc = []
+    for t in seq:
+        s = time.perf_counter()
+        detector.check(t)
+        inproc.append((time.perf_counter() - s) * 1000)
+    http = asyncio.run(sequential(port, secret, seq))  # the server has not seen these texts
+    via_sdk = []
+    for t in sdk_texts:
+        s = time.perf_counter()
+        sdk.moderations.create(input=t)
+        via_sdk.append((time.perf_counter() - s) * 1000)
+    before = batch_stats(port, secret)
+    rps8, lat8 = asyncio.run(concurrent(port, secret, c8, 8))
+    mid = batch_stats(port, secret)
+    rps32, lat32 = asyncio.run(concurrent(port, secret, c32, 32))
+    after = batch_stats(port, secret)
+    row = {
+        "inproc_p50": statistics.median(inproc), "inproc_p99": percentile(inproc, 0.99),
+        "http_p50": statistics.median(http), "http_p99": percentile(http, 0.99),
+        "sdk_p50": statistics.median(via_sdk), "sdk_p99": percentile(via_sdk, 0.99),
+        "rps8": rps8, "lat8_p50": statistics.median(lat8), "lat8_p99": percentile(lat8, 0.99),
+        "rps32": rps32, "lat32_p50": statistics.median(lat32), "lat32_p99": percentile(lat32, 0.99),
+        "batch8": (mid[0] - before[0]) / max(mid[1] - before[1], 1),
+        "batch32": (after[0] - mid[0]) / max(after[1] - mid[1], 1),
+    }
+    row["ratio_p50"] = row["http_p50"] / row["inproc_p50"]
+    row["ratio_p99"] = row["http_p99"] / row["inproc_p99"]
+    return row
+
+
+# What is measured: the server as shipped, and without the automatic scoring of traces, which runs the
+# detector again on every traced request in the same process (the gateway's own cost is the difference).
+CONFIGS = {
+    "as shipped (tracing and automatic trace scoring on)": {},
+    "automatic trace scoring off (SAFEWATCH_SCORING=0)": {"SAFEWATCH_SCORING": "0"},
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=300, help="sequential calls per round")
     ap.add_argument("--requests", type=int, default=1500, help="requests per concurrency level per round")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
-                    help="extra environment for the server, e.g. SAFEWATCH_SCORING=0")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gateway.md")
     args = ap.parse_args()
 
     per_round = args.n * 2 + args.requests * 2
-    texts = distinct_texts(200 + per_round * args.rounds)
-    warm, texts = texts[:200], texts[200:]
+    texts = distinct_texts(200 * len(CONFIGS) + per_round * args.rounds * len(CONFIGS))
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="safewatch-bench-") as tmp:
-        proc, port, secret = start_server(Path(tmp), dict(e.split("=", 1) for e in args.server_env))
-        try:
-            detector = Detector()
-            detector.warm_up()
-            asyncio.run(sequential(port, secret, warm))
-            sdk = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=secret, max_retries=0)
-            rows: dict[str, list[float]] = {}
-            for r in range(args.rounds):
-                chunk = texts[r * per_round:(r + 1) * per_round]
-                seq, sdk_texts = chunk[:args.n], chunk[args.n:2 * args.n]
-                c8, c32 = chunk[2 * args.n:2 * args.n + args.requests], chunk[2 * args.n + args.requests:]
-                inproc = []
-                for t in seq:
-                    s = time.perf_counter()
-                    detector.check(t)
-                    inproc.append((time.perf_counter() - s) * 1000)
-                http = asyncio.run(sequential(port, secret, seq))  # the server has not seen these texts
-                via_sdk = []
-                for t in sdk_texts:
-                    s = time.perf_counter()
-                    sdk.moderations.create(input=t)
-                    via_sdk.append((time.perf_counter() - s) * 1000)
-                before = batch_stats(port, secret)
-                rps8, lat8 = asyncio.run(concurrent(port, secret, c8, 8))
-                mid = batch_stats(port, secret)
-                rps32, lat32 = asyncio.run(concurrent(port, secret, c32, 32))
-                after = batch_stats(port, secret)
-                row = {
-                    "inproc_p50": statistics.median(inproc), "inproc_p99": percentile(inproc, 0.99),
-                    "http_p50": statistics.median(http), "http_p99": percentile(http, 0.99),
-                    "sdk_p50": statistics.median(via_sdk), "sdk_p99": percentile(via_sdk, 0.99),
-                    "rps8": rps8, "lat8_p50": statistics.median(lat8), "lat8_p99": percentile(lat8, 0.99),
-                    "rps32": rps32, "lat32_p50": statistics.median(lat32), "lat32_p99": percentile(lat32, 0.99),
-                    "batch8": (mid[0] - before[0]) / max(mid[1] - before[1], 1),
-                    "batch32": (after[0] - mid[0]) / max(after[1] - mid[1], 1),
-                }
-                row["ratio_p50"] = row["http_p50"] / row["inproc_p50"]
-                row["ratio_p99"] = row["http_p99"] / row["inproc_p99"]
-                print({k: round(v, 3) for k, v in row.items()}, file=sys.stderr)
-                for k, v in row.items():
-                    rows.setdefault(k, []).append(v)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-    m = {k: statistics.median(v) for k, v in rows.items()}
-    write_report(args, m, rows, texts, load_before)
+    detector = Detector()
+    detector.warm_up()
+    results = []
+    for label, env in CONFIGS.items():
+        warm, texts = texts[:200], texts[200:]
+        with tempfile.TemporaryDirectory(prefix="safewatch-bench-") as tmp:
+            proc, port, secret = start_server(Path(tmp), env)
+            try:
+                asyncio.run(sequential(port, secret, warm))
+                sdk = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=secret, max_retries=0)
+                rows: dict[str, list[float]] = {}
+                for _ in range(args.rounds):
+                    chunk, texts = texts[:per_round], texts[per_round:]
+                    row = measure_round(port, secret, detector, sdk, chunk, args.n, args.requests)
+                    print(label, {k: round(v, 3) for k, v in row.items()}, file=sys.stderr)
+                    for k, v in row.items():
+                        rows.setdefault(k, []).append(v)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+        results.append((label, {k: statistics.median(v) for k, v in rows.items()}, rows))
+    write_report(args, results, load_before, os.getloadavg())
 
 
-def write_report(args, m: dict, rows: dict, texts: list[str], load_before) -> None:
+def _f(x: float, d: int = 2) -> str:
+    return f"{x:.{d}f}"
+
+
+def _goal(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def section(label: str, m: dict[str, float], rows: dict[str, list[float]]) -> list[str]:
+    return [
+        f"## {label}", "",
+        "| measure | value | goal |", "|---|---|---|",
+        f"| `/v1/moderations` sequential p50 | {_f(m['http_p50'])} ms | ≤ 5 ms: {_goal(m['http_p50'] <= 5)} |",
+        f"| `/v1/moderations` sequential p99 | {_f(m['http_p99'])} ms | ≤ 25 ms: {_goal(m['http_p99'] <= 25)} |",
+        f"| in-process `Detector.check` p50 / p99 (same texts, same run) | {_f(m['inproc_p50'])} / "
+        f"{_f(m['inproc_p99'])} ms | |",
+        f"| HTTP overhead: HTTP p50 / in-process p50 | {_f(m['ratio_p50'])}× | |",
+        f"| HTTP p99 / in-process p99 | {_f(m['ratio_p99'])}× | |",
+        f"| official openai SDK, sequential p50 / p99 | {_f(m['sdk_p50'])} / {_f(m['sdk_p99'])} ms | |",
+        f"| throughput at concurrency 8 | {m['rps8']:.0f} req/s (latency p50 {_f(m['lat8_p50'])} ms, "
+        f"p99 {_f(m['lat8_p99'])} ms; mean micro-batch {_f(m['batch8'], 1)} texts) | ≥ 800: {_goal(m['rps8'] >= 800)} |",
+        f"| throughput at concurrency 32 | {m['rps32']:.0f} req/s (latency p50 {_f(m['lat32_p50'])} ms, "
+        f"p99 {_f(m['lat32_p99'])} ms; mean micro-batch {_f(m['batch32'], 1)} texts) | ≥ 800: "
+        f"{_goal(m['rps32'] >= 800)} |",
+        "", "| round | HTTP p50 ms | HTTP p99 ms | in-process p50 ms | ratio p50 | req/s @8 | req/s @32 |",
+        "|---|---|---|---|---|---|---|",
+        *[f"| {i + 1} | {_f(rows['http_p50'][i])} | {_f(rows['http_p99'][i])} | {_f(rows['inproc_p50'][i])} | "
+          f"{_f(rows['ratio_p50'][i])} | {rows['rps8'][i]:.0f} | {rows['rps32'][i]:.0f} |"
+          for i in range(len(rows["http_p50"]))],
+        "",
+    ]
+
+
+def write_report(args, results, load_before, load_after) -> None:
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
                platform.processor())
-    lengths = [len(t) for t in texts]
-
-    def f(x: float, d: int = 2) -> str:
-        return f"{x:.{d}f}"
-
-    def goal(ok: bool) -> str:
-        return "met" if ok else "**not met**"
-
     lines = [
         "# Gateway speed: `/v1/moderations`", "",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}; "
-        f"load average before the run {', '.join(f(x) for x in load_before)} (the machine is shared)",
+        f"- machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}; load average "
+        f"{', '.join(_f(x) for x in load_before)} before and {', '.join(_f(x) for x in load_after)} after the "
+        "run (the machine is shared with other work)",
         f"- command: `.venv/bin/python benchmarks/gateway.py --n {args.n} --requests {args.requests} "
-        f"--rounds {args.rounds}{''.join(' --server-env ' + e for e in args.server_env)}`",
-        "- server: `safewatch serve` (one uvicorn worker, SQLite, default policy, judge off, tracing and "
-        "automatic trace scoring on as shipped), client on the same machine",
-        f"- texts: distinct short English messages from the shared datasets (median {statistics.median(lengths):.0f} "
-        f"chars, max {max(lengths)}); no text is sent twice, so no cache answers",
+        f"--rounds {args.rounds}`",
+        "- server: `safewatch serve` (one uvicorn worker, SQLite, default policy, judge off); the client "
+        "(a minimal keep-alive HTTP/1.1 client on asyncio) runs on the same machine",
+        "- texts: distinct short English messages from the shared datasets (≤ 120 chars), reused with a "
+        "numbered suffix once they run out; no text is sent twice, so no cache answers",
         f"- every figure is the median over {args.rounds} rounds; sequential rounds are {args.n} calls, "
         f"throughput rounds {args.requests} requests per concurrency level", "",
-        "| measure | value | goal |", "|---|---|---|",
-        f"| `/v1/moderations` sequential p50 | {f(m['http_p50'])} ms | ≤ 5 ms: {goal(m['http_p50'] <= 5)} |",
-        f"| `/v1/moderations` sequential p99 | {f(m['http_p99'])} ms | ≤ 25 ms: {goal(m['http_p99'] <= 25)} |",
-        f"| in-process `Detector.check` p50 / p99 (same texts, same run) | {f(m['inproc_p50'])} / "
-        f"{f(m['inproc_p99'])} ms | |",
-        f"| HTTP overhead: HTTP p50 / in-process p50 | {f(m['ratio_p50'])}× | |",
-        f"| HTTP p99 / in-process p99 | {f(m['ratio_p99'])}× | |",
-        f"| official openai SDK, sequential p50 / p99 | {f(m['sdk_p50'])} / {f(m['sdk_p99'])} ms | |",
-        f"| throughput at concurrency 8 | {m['rps8']:.0f} req/s (latency p50 {f(m['lat8_p50'])} ms, "
-        f"p99 {f(m['lat8_p99'])} ms; mean micro-batch {f(m['batch8'], 1)} texts) | ≥ 800: {goal(m['rps8'] >= 800)} |",
-        f"| throughput at concurrency 32 | {m['rps32']:.0f} req/s (latency p50 {f(m['lat32_p50'])} ms, "
-        f"p99 {f(m['lat32_p99'])} ms; mean micro-batch {f(m['batch32'], 1)} texts) | ≥ 800: {goal(m['rps32'] >= 800)} |",
-        "", "Per round:", "",
-        "| round | HTTP p50 | HTTP p99 | in-process p50 | ratio p50 | req/s @8 | req/s @32 |",
-        "|---|---|---|---|---|---|---|",
-        *[f"| {i + 1} | {f(rows['http_p50'][i])} | {f(rows['http_p99'][i])} | {f(rows['inproc_p50'][i])} | "
-          f"{f(rows['ratio_p50'][i])} | {rows['rps8'][i]:.0f} | {rows['rps32'][i]:.0f} |"
-          for i in range(len(rows['http_p50']))],
-        "",
     ]
+    for label, m, rows in results:
+        lines += section(label, m, rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -61,17 +61,23 @@ class Server:
                 time.sleep(0.2)
         raise RuntimeError("server did not start")
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (user + system): load-independent cost per event."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc:
             self.proc.send_signal(sig)
             self.proc.wait(60)
             self.proc = None
 
-    def project(self) -> tuple[str, str]:
+    def project(self) -> tuple[tuple[str, str], str]:
         out = subprocess.run([sys.executable, "-m", "safewatch.cli", "projects", "create", f"bench-{uuid.uuid4().hex[:6]}",
                               "--json"], env=self.env, capture_output=True, text=True, check=True).stdout
         keys = json.loads(out.strip().splitlines()[-1])
-        return keys["public_key"], keys["secret_key"]
+        return (keys["public_key"], keys["secret_key"]), keys["project_id"]
 
 
 def make_batch(n: int = 100) -> list[dict]:
@@ -138,13 +144,14 @@ def db_query(url: str, sql: str):
     from safewatch.store import normalize_url
 
     engine = create_engine(normalize_url(url))
-    with engine.connect() as c:
-        rows = c.execute(text(sql)).all()
+    with engine.begin() as c:
+        result = c.execute(text(sql))
+        rows = result.all() if result.returns_rows else []
     engine.dispose()
     return rows
 
 
-def scoring_lag(url: str, timeout: float = 900) -> dict[str, float]:
+def scoring_lag(url: str, project_id: str, timeout: float = 900) -> dict[str, float]:
     """Seconds until the backlog is empty, and per-trace lag (trace stored -> safety score stored)."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
@@ -153,7 +160,8 @@ def scoring_lag(url: str, timeout: float = 900) -> dict[str, float]:
         time.sleep(0.5)
     drain = time.perf_counter() - t0
     rows = db_query(url, "select t.created_at, s.created_at from traces t join scores s on s.project_id = t.project_id "
-                         "and s.trace_id = t.id and s.observation_id is null and s.name = 'safety.overall'")
+                         "and s.trace_id = t.id and s.observation_id is null and s.name = 'safety.overall' "
+                         f"where t.project_id = '{project_id}'")
     lags = sorted((b - a).total_seconds() for a, b in rows if isinstance(a, datetime) and isinstance(b, datetime))
     if not lags:  # SQLite hands back strings
         lags = sorted((datetime.fromisoformat(str(b)) - datetime.fromisoformat(str(a))).total_seconds() for a, b in rows)
@@ -170,27 +178,31 @@ def run_backend(name: str, url: str, data_dir: Path, args) -> dict:
         server = Server(url, data_dir, {"SAFEWATCH_SCORING": scoring})
         server.start()
         try:
-            auth = server.project()
+            auth, project_id = server.project()
             load(server, auth, warm, 1)
+            cpu0 = server.cpu_seconds()
             wall, lat, acked = load(server, auth, batches, args.concurrency)
+            cpu = server.cpu_seconds() - cpu0
             key = "scoring_on" if scoring == "true" else "scoring_off"
             results[key] = {"events": len(acked), "seconds": wall, "events_per_s": len(acked) / wall,
+                            "server_cpu_s": cpu, "events_per_server_cpu_s": len(acked) / cpu if cpu else None,
                             "batch_p50_ms": statistics.median(lat) * 1000,
                             "batch_p95_ms": sorted(lat)[int(0.95 * len(lat))] * 1000}
             if scoring == "true":
-                results["scoring"] = scoring_lag(url)
+                results["scoring"] = scoring_lag(url, project_id)
         finally:
             server.stop()
+        # The scoring-off phase leaves its jobs behind; they must not load the next phase.
+        db_query(url, "delete from scoring_jobs")
         batches = [make_batch() for _ in range(args.batches)]
 
     # kill -9 in the middle of a load: every acknowledged event must be there after a restart.
     server = Server(url, data_dir, {"SAFEWATCH_SCORING": "true"})
     server.start()
-    auth = server.project()
+    auth, _ = server.project()
     stop = threading.Event()
     box: dict = {}
-    loader = threading.Thread(target=lambda: box.update(zip(("wall", "lat", "acked"),
-                                                            load(server, auth, batches, args.concurrency, stop)), ))
+    loader = threading.Thread(target=lambda: box.update(acked=load(server, auth, batches, args.concurrency, stop)[2]))
     loader.start()
     time.sleep(args.kill_after)
     server.proc.send_signal(signal.SIGKILL)

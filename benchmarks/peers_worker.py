@@ -3,9 +3,10 @@
     .venv-peers/bin/python benchmarks/peers_worker.py profanity
     .venv-peers/bin/python benchmarks/peers_worker.py nemo --spec intents.json
 
-Reads one JSON string (a text) per stdin line and writes one JSON object per line, in order:
-`{"flagged": bool, "score": float}` (NeMo adds the winning `intent`). The first line written is
-`{"ready": ...}`, once the models are loaded, so that the caller's timings cover scoring only.
+JSONL both ways, one batch a line: each stdin line is a JSON array of texts; the answer is one line, a JSON
+array with `{"flagged": bool, "score": float}` per text, in order (NeMo adds the winning `intent`). Batches let
+alt-profanity-check score many texts per sklearn call. The first line written is `{"ready": ...}`, once the
+models are loaded, so that the caller's timings cover scoring only.
 
 The NeMo spec is `{"intents": {category: [exemplar, ...]}, "benign": [...], "threshold": 0.45}`. NeMo runs as
 `../shared/reference/offline-models.md` §5 describes: Colang 1.0, `embeddings_only` intent matching with local
@@ -39,11 +40,14 @@ class PeerError(RuntimeError):
     """A peer system did not do what the benchmark relies on."""
 
 
-def profanity_scorer() -> Callable[[str], dict]:
+Scorer = Callable[[list[str]], list[dict]]
+
+
+def profanity_scorer() -> Scorer:
     from profanity_check import predict, predict_prob
 
-    def score(text: str) -> dict:
-        return {"flagged": bool(predict([text])[0]), "score": float(predict_prob([text])[0])}
+    def score(texts: list[str]) -> list[dict]:
+        return [{"flagged": bool(f), "score": float(p)} for f, p in zip(predict(texts), predict_prob(texts), strict=True)]
 
     return score
 
@@ -140,13 +144,13 @@ class NemoIntents:
         if got != category:
             raise PeerError(f"self-check: exemplar of {category!r} matched {got!r} ({score:.3f})")
 
-    def scorer(self) -> Callable[[str], dict]:
-        def score(text: str) -> dict:
+    def scorer(self) -> Scorer:
+        def one(text: str) -> dict:
             intent, match = self.intent(text)
             unsafe = intent not in (BENIGN, FALLBACK)
             return {"flagged": unsafe, "score": match if unsafe else 0.0, "intent": intent}
 
-        return score
+        return lambda texts: [one(t) for t in texts]
 
 
 def main() -> None:
@@ -167,7 +171,7 @@ def main() -> None:
     out.flush()
     for line in sys.stdin:
         if line.strip():
-            out.write(json.dumps(score(json.loads(line))) + "\n")
+            out.write(json.dumps(score(json.loads(line)), ensure_ascii=False) + "\n")
             out.flush()
 
 

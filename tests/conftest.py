@@ -18,6 +18,8 @@ Fixtures (names are stable; other test folders build on them):
   ``bearer_headers``.
 - ``server_factory`` (session): ``server_factory(env={...}, postgres=False) -> RunningServer`` starts an extra
   server with more environment variables (e.g. an upstream URL for the gateway); stopped at session end.
+  ``{"SAFEWATCH_WARM_UP": "false"}`` skips loading the detector's models before health answers (they then
+  load on first use), which saves a lot of start-up time for servers that barely use the detector.
 """
 
 from __future__ import annotations

@@ -154,3 +154,8 @@ def test_a_failing_tracer_never_fails_the_request(make_gateway):
 
     gw = make_gateway(tracer=RecordingTracer(fail=True))
     assert gw.client().moderations.create(input="hello").results[0].flagged is False
+
+
+def test_models_lists_the_moderation_models(gateway):
+    ids = [m.id for m in gateway.client().models.list()]
+    assert "omni-moderation-latest" in ids and "safewatch-default" in ids

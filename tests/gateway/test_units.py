@@ -193,6 +193,16 @@ def test_guard_cuts_on_an_unsafe_window_and_forwards_none_of_it():
     assert "minutes" not in guard.text()  # reading stopped at the cut
 
 
+def test_guard_checks_the_whole_answer_before_letting_the_stream_end():
+    # No overlap: windows never see the phrase whole; the final check of the whole answer does, and the
+    # upstream's "stop" is replaced by "content_filter" rather than followed by it.
+    guard = _guard(PhraseDetector(), window=10, overlap=0)
+    out = _run(guard, ["Fine: mix bl", "each and am", "monia now."])
+    finishes = [ch["finish_reason"] for c in out for ch in c["choices"] if ch.get("finish_reason")]
+    assert finishes == ["content_filter"]
+    assert guard.cut_by is not None
+
+
 def test_guard_masks_pii_in_released_text():
     out = _run(_guard(PhraseDetector(), window=20, overlap=5), ["Write to ", "jane@example.com", " today please."])
     assert "jane@example.com" not in _text(out)

@@ -21,6 +21,8 @@ def test_good_events_land_while_bad_ones_get_per_event_errors(keys):
         event("score-create", {"traceId": tid, "name": "", "value": 1}, event_id="bad-3"),
         event("generation-create", {"id": f"{tid}-g", "traceId": tid, "promptName": "p"}, event_id="bad-4"),
         event("sdk-log", {"log": {"memory": 1}}, event_id="ok-2"),
+        event("trace-create", {"id": tid, "tags": ["x" * 300]}, event_id="bad-5"),
+        event("span-create", {"id": "y" * 801, "traceId": tid}, event_id="bad-6"),
         "not an object",
     ]
     r = ingest(keys, batch)
@@ -28,7 +30,7 @@ def test_good_events_land_while_bad_ones_get_per_event_errors(keys):
     body = r.json()
     assert sorted(s["id"] for s in body["successes"]) == ["ok-1", "ok-2"]
     assert all(s["status"] == 201 for s in body["successes"])
-    assert sorted(e["id"] for e in body["errors"]) == ["bad-1", "bad-2", "bad-3", "bad-4", "unknown"]
+    assert sorted(e["id"] for e in body["errors"]) == ["bad-1", "bad-2", "bad-3", "bad-4", "bad-5", "bad-6", "unknown"]
     assert all(e["status"] == 400 and e["message"] for e in body["errors"])
     assert get(keys, f"traces/{tid}").json()["name"] == "mixed"
 

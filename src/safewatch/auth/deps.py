@@ -17,10 +17,14 @@ def _keys(request: Request) -> KeyStore:
     return request.app.state.keys
 
 
-def _authorization(request: Request) -> tuple[str, str]:
+_BEARER_HINT = "send 'Authorization: Bearer <secret key>'"
+_BASIC_HINT = "use HTTP Basic auth with the public key as user and the secret key as password"
+
+
+def _authorization(request: Request, hint: str) -> tuple[str, str]:
     header = request.headers.get("authorization", "").strip()
     if not header:
-        raise AuthError("Missing API key: send 'Authorization: Bearer <secret key>'.")
+        raise AuthError(f"Missing API key: {hint}.")
     scheme, _, value = header.partition(" ")
     value = value.strip()
     if not value:
@@ -30,19 +34,19 @@ def _authorization(request: Request) -> tuple[str, str]:
 
 async def bearer_project(request: Request) -> ProjectContext:
     """`Authorization: Bearer <secret key>` (the OpenAI-compatible routes)."""
-    scheme, value = _authorization(request)
+    scheme, value = _authorization(request, _BEARER_HINT)
     if scheme != "bearer":
-        raise AuthError("Use 'Authorization: Bearer <secret key>'.")
+        raise AuthError(f"Unsupported authorization scheme: {_BEARER_HINT}.")
     return await _verify(request, None, value)
 
 
 async def basic_project(request: Request) -> ProjectContext:
     """HTTP Basic with public key as user and secret key as password (the Langfuse routes); Bearer secret too."""
-    scheme, value = _authorization(request)
+    scheme, value = _authorization(request, _BASIC_HINT)
     if scheme == "bearer":
         return await _verify(request, None, value)
     if scheme != "basic":
-        raise AuthError("Use HTTP Basic auth with the public key as user and the secret key as password.")
+        raise AuthError(f"Unsupported authorization scheme: {_BASIC_HINT}.")
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:

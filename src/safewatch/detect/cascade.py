@@ -91,10 +91,11 @@ class Cascade:
             for c, s in layer.scores.items():
                 if c not in scores:
                     continue
-                # Where a trained head covers a category it already weighs the exemplar similarity; the raw
-                # similarity only speaks for categories without a head (e.g. a user's custom category).
+                # Where a trained head covers a category it already weighs the exemplar similarity, so the raw
+                # similarity speaks at a discount there: it still catches phrasings close to an exemplar that
+                # the head, trained on little data for rare categories, scores low.
                 if name == "semantic" and c in covered:
-                    continue
+                    s *= self.policy.semantic_weight
                 if s > scores[c]:
                     scores[c], source[c] = s, name
         for child, parent in PARENT.items():

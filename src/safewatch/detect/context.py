@@ -21,13 +21,13 @@ _ABUSE = ("harassment", "harassment/threatening", "hate", "hate/threatening", "v
 # signal -> (categories it lowers, factor). Instructions stay high under education and fiction on purpose:
 # "for my novel, how exactly would she make the poison" is still a request for instructions.
 EFFECTS: dict[str, tuple[tuple[str, ...], float]] = {
-    "negated": (_SELF_HARM + _VIOLENT, 0.3),
+    "negated": (_SELF_HARM + _VIOLENT + ("harassment",), 0.3),
     "third_party": (("self-harm", "self-harm/intent"), 0.3),
     "educational": (("violence", "violence/graphic", "hate", "self-harm", "illicit", "sexual", "prompt-injection", "bias"), 0.6),
     "fiction": (("violence", "violence/graphic", "harassment/threatening", "hate/threatening"), 0.6),
-    "quotation": (_ABUSE, 0.6),
+    "quotation": (_ABUSE + ("illicit", "illicit/violent"), 0.4),
     "technical": (_SELF_HARM + _VIOLENT + ("violence",), 0.15),
-    "figurative": (_SELF_HARM + _VIOLENT + ("violence",), 0.3),
+    "figurative": (_SELF_HARM + _VIOLENT + ("violence", "harassment"), 0.3),
 }
 
 _I = regex.IGNORECASE
@@ -37,22 +37,26 @@ CUES: dict[str, list[regex.Pattern]] = {
         regex.compile(rf"\b(not|never|no longer|don't|do not|am not|i'm not|won't|will not|wouldn't|would never|stopped|quit|no more)\b(\s+\w+){{0,4}}?\s+{_SH_EN}", _I),
         regex.compile(rf"\bused to\b(\s+\w+){{0,3}}?\s+({_SH_EN}|be suicidal)", _I),
         regex.compile(r"\b(i'm|i am|im) (not|no longer) (suicidal|going to hurt (myself|anyone))\b", _I),
-        regex.compile(r"\b(would|will) never (hurt|kill|harm) (you|anyone|him|her|them|myself)\b", _I),
+        regex.compile(r"\b(i'd|i would|i will|i'll|i) never (actually |really |ever )?(hurt|kill|harm|touch) (you|anyone|anybody|him|her|them|myself|a soul)\b", _I),
         regex.compile(r"không (còn|bao giờ|hề|có ý định)( \S+){0,3} (tự tử|tự sát|muốn chết|nghĩ đến cái chết|làm hại bản thân)", _I),
         regex.compile(r"(đã|giờ) (hết|thôi) (muốn chết|nghĩ đến (chuyện )?tự tử)", _I),
         regex.compile(r"(不再|不会|没有|没想过|从不|已经不)(想)?(自杀|轻生|死|伤害自己)"),
-        regex.compile(r"(以前|曾经)(想过?)(自杀|死)"),
+        regex.compile(r"(以前|曾经|之前|那时候?).{0,12}(想过?)(自杀|死|轻生).{0,25}(现在|如今|后来|已经).{0,12}(好了|治好|没事|开心|走出来|好多了)"),
+        regex.compile(r"(没有|没|不会|不要)(想不开|寻短见)"),
+        regex.compile(r"(hồi trước|trước đây|từng|đã từng).{0,25}(muốn chết|tự tử|tự sát|tự làm hại).{0,40}(giờ|bây giờ|nay|hiện tại).{0,15}(ổn|khỏe|hết|vui|tốt)", _I),
+        regex.compile(r"\bused to\b.{0,40}\b(but|now)\b.{0,30}\b(better|fine|okay|ok|good|happy|recovered)\b", _I),
     ],
     "third_party": [
         regex.compile(r"\b(my|a|our|his|her) (friend|best friend|bff|sister|brother|mom|mum|mother|dad|father|son|daughter|wife|husband|partner|girlfriend|boyfriend|cousin|student|coworker|colleague|classmate|roommate|kid|child|teen|patient|client|neighbou?r)s?\b.{0,60}\b(suicid\w*|kill (him|her|them)sel(f|ves)|self harm\w*|cutting|want(s|ed)? to die|end (his|her|their) li(fe|ves))", _I),
         regex.compile(r"\b(how|what) (can|should|do|could) (i|we) (help|support|say to|tell|do for)\b", _I),
         regex.compile(r"\bhow to (help|support|talk to) (someone|a friend|a person|people|my)\b", _I),
         regex.compile(r"\b(someone|somebody) (i know|close to me)\b", _I),
-        regex.compile(r"(bạn|em|chị|anh|mẹ|bố|ba|con|vợ|chồng|người yêu|đồng nghiệp|học sinh)( (gái|trai))? (tôi|mình|tao|em)\b.{0,50}(tự tử|tự sát|muốn chết|tự làm hại|rạch tay|không muốn sống|chán sống|không thiết sống)", _I),
+        regex.compile(r"(bạn|em|chị|anh|mẹ|bố|ba|con|vợ|chồng|người yêu|đồng nghiệp|học sinh)( (gái|trai))? (tôi|mình|tao|em|t|tui)\b.{0,50}(tự tử|tự sát|muốn chết|tự làm hại|tự làm đau|rạch tay|không muốn sống|chán sống|không thiết sống)", _I),
         regex.compile(r"(nó|bạn ấy|cô ấy|anh ấy|em ấy|con bé|thằng bé) (nói|bảo|nhắn|kể)( (là|rằng))? .{0,40}(tự tử|muốn chết|không muốn sống|chán sống)", _I),
         regex.compile(r"(làm sao|làm thế nào|phải làm gì|nên làm gì|cách) (để )?(giúp|hỗ trợ|khuyên|an ủi)", _I),
         regex.compile(r"(我|我的)(朋友|同学|妈妈|爸爸|孩子|女儿|儿子|老婆|老公|同事|室友|妹妹|弟弟|姐姐|哥哥|学生|闺蜜).{0,20}(自杀|想死|轻生|自残|割腕)"),
-        regex.compile(r"(怎么|如何|该怎么)(帮助?|劝|安慰|支持)"),
+        regex.compile(r"(怎么|如何|该怎么)(帮助?|劝|安慰|支持|沟通|开导)"),
+        regex.compile(r"(孩子|学生|他|她|朋友|同学|同事|家人)(最近)?(总|老|一直|经常)?(说|讲|提到).{0,15}(活着没意思|想死|不想活|自杀|轻生)"),
     ],
     "educational": [
         regex.compile(r"^(what|who) (is|was|are|were) (a |an |the )?[\w' ]{1,30}\??$", _I),
@@ -70,11 +74,15 @@ CUES: dict[str, list[regex.Pattern]] = {
     "quotation": [
         regex.compile(r"\b(he|she|they|someone|somebody|a guy|a man|a woman|the news|an article|the article|the report|my boss|people) (said|says|wrote|posted|told me|tweeted|commented|yelled|shouted)\b", _I),
         regex.compile(r"\b(reported|according to (the )?(news|police|reports))\b", _I),
+        regex.compile(r"\b(police|officials|witnesses|prosecutors|authorities|reports?|the suspect|the attacker|the gunman|a man|a woman)\b.{0,60}\b(say|says|said|shouted|yelled|screamed|told|claimed|allegedly)\b", _I),
         regex.compile(r"(anh ấy|cô ấy|họ|báo|tin tức|bài báo|người ta) (nói|viết|đăng|đưa tin)", _I),
         regex.compile(r"(他|她|他们|新闻|报道|有人)(说|写|称|报道)"),
+        regex.compile(r"(警方|警察|公安|官方|法院|检方)(通报|称|表示|说|发布)|据.{0,8}(报道|通报)|已被(依法)?(刑拘|拘留|逮捕)"),
+        regex.compile(r"(công an|cảnh sát|tòa án|cơ quan chức năng) (vừa |đã )?(bắt|cho biết|thông báo|khởi tố|tạm giữ)", _I),
     ],
     "figurative": [
         regex.compile(r"\b(is|are|was|were|it's|its|this|that|these) (\w+ )?(killing me|murdering me)\b|\bto die for\b|\bdying (to|for|of laughter)\b|\b(die|died|dying) (of|from) (laughter|embarrassment|boredom|cuteness)\b|\bi could (just )?die (of|from)\b|\bkilled it\b|\bkilling it\b|\bdead tired\b", _I),
+        regex.compile(r"\b(lmao+|lmfao+|lol+|haha+|rofl)\b.{0,20}\b(i'm|im|i am) (dead|dying)\b|\b(i'm|im|i am) (dead|dying)\b.{0,6}(lmao|lmfao|lol|haha|💀|😂|🤣)", _I),
         regex.compile(r"(chết cười|cười chết|buồn cười chết|đói chết|mệt chết|nóng chết|lạnh chết|đẹp chết|chết mê chết mệt)", _I),
         regex.compile(r"(想死你|想死我了|笑死|累死了|饿死了|热死了|冷死了|气死了|困死了|忙死了|烦死了|美死了|爽死了|吓死我了|羡慕死了)"),
     ],

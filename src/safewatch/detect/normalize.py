@@ -52,10 +52,28 @@ SLANG_VI = {
     "thik": "thích", "iu": "yêu", "dt": "điện thoại", "đt": "điện thoại", "sdt": "số điện thoại", "sđt": "số điện thoại",
     "tks": "cảm ơn",
 }
+# Censored spellings ("p*rn", "f**k", "k!ll" is leetspeak): a token with asterisks is read as the word of this
+# list it fits, each "*" standing for one or more letters.
+CENSORED_WORDS = (
+    "porn", "porno", "fuck", "fucking", "fucker", "shit", "bitch", "bastard", "cunt", "dick", "pussy", "cock",
+    "sex", "sexy", "nude", "nudes", "naked", "rape", "raped", "rapist", "kill", "killing", "suicide", "die", "dead",
+    "nigger", "nigga", "faggot", "fag", "retard", "whore", "slut", "asshole", "ass", "damn", "hell", "murder",
+    "bomb", "gun", "drugs", "meth", "cocaine", "heroin", "weed", "tits", "boobs", "penis", "vagina", "horny",
+)
 # "how 2", "hw 2", "want 2": a bare "2" after these words means "to".
 _TWO_MEANS_TO_AFTER = {"how", "want", "going", "need", "have", "got", "wanna", "way", "ways", "trying", "like"}
 
-_SPLIT = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]", re.UNICODE)
+
+
+def uncensor(token: str) -> str:
+    """"p*rn" -> "porn", "f**k" -> "fuck"; unchanged when no listed word fits."""
+    if "*" not in token or not any(c.isalpha() for c in token):
+        return token
+    pattern = re.compile("^" + "".join(".+?" if c == "*" else re.escape(c) for c in re.sub(r"\*+", "*", token)) + "$")
+    for word in CENSORED_WORDS:
+        if pattern.match(word) and len(word) >= len(token.replace("*", "")) + 1:
+            return word
+    return token
 
 
 def sanitize(text: str) -> str:
@@ -132,7 +150,7 @@ def normalize(text: str, language: str = "en") -> tuple[str, list[int]]:
         chars, offs = _collapse_repeats(list(folded), offs)
         folded = "".join(chars)
     # Tokens: words (leet symbols kept inside so "k!ll" survives) and single punctuation marks.
-    raw = [(m.group(0), m.start(), m.end()) for m in re.finditer(r"[\w@$!|']+|[^\w\s]", folded)]
+    raw = [(m.group(0), m.start(), m.end()) for m in re.finditer(r"[\w@$!|'*]+|[^\w\s]", folded)]
     # Trailing "!!!" is emphasis, not leetspeak for "iii"; inside a word ("k!ll") it is.
     deleet = _deleet if language in ("en", "other") else (lambda t: t)
     tokens = []
@@ -141,7 +159,7 @@ def normalize(text: str, language: str = "en") -> tuple[str, list[int]]:
         if core:  # keep the span on the word itself, not on its trailing "!!"
             lead = len(t) - len(t.lstrip("!|'"))
             s, e = s + lead, s + lead + len(core)
-        tokens.append((deleet(core) or t, s, e))
+        tokens.append((uncensor(deleet(core)) if core else t, s, e))
     tokens = [t for t in tokens if any(c.isalnum() for c in t[0])]  # punctuation becomes plain spacing
     tokens = _join_spaced_letters(tokens)
     slang = SLANG_VI if language == "vi" else SLANG_EN

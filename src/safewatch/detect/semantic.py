@@ -9,6 +9,8 @@ by a per-encoder band, because the two encoders' cosines live on different scale
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ import numpy as np
 
 from safewatch.detect.base import LayerScores, Prepared
 from safewatch.detect.embed import EncoderPool
+from safewatch.paths import model_cache_dir
 from safewatch.policy import Policy
 from safewatch.verdict import Match
 
@@ -70,17 +73,37 @@ class SemanticLayer:
 
     def _build(self, encoder: str) -> ExemplarIndex:
         pairs, benign = _exemplars_for(self.policy, encoder)
-        enc = self.encoders.get(encoder)
         texts = [t for _, t in pairs]
-        matrix = enc.encode(texts) if texts else np.zeros((0, enc.dim), np.float32)
+        vectors = self._embed_cached(encoder, texts + benign)
+        matrix, benign_m = vectors[: len(texts)], vectors[len(texts) :]
         owner = np.asarray([self.categories.index(c) for c, _ in pairs], dtype=np.int64)
-        benign_m = enc.encode(benign) if benign else np.zeros((0, enc.dim), np.float32)
         cols = [np.flatnonzero(owner == c) for c in range(len(self.categories))]
         width = max((len(c) for c in cols), default=0) or 1
         gather = np.full((len(self.categories), width), len(texts), dtype=np.int64)
         for c, idx in enumerate(cols):
             gather[c, : len(idx)] = idx
         return ExemplarIndex(self.categories, matrix, owner, texts, benign_m, gather)
+
+    def _embed_cached(self, encoder: str, texts: list[str]) -> np.ndarray:
+        """Exemplar embeddings, kept on disk by content: every server start would otherwise re-embed thousands
+        of exemplars (seconds with e5)."""
+        enc = self.encoders.get(encoder)
+        if not texts:
+            return np.zeros((0, enc.dim), np.float32)
+        digest = hashlib.sha256("\x1f".join([encoder, *texts]).encode()).hexdigest()[:20]
+        path = model_cache_dir() / f"exemplars-{encoder}-{digest}.npy"
+        if path.exists():
+            try:
+                cached = np.load(path)
+                if cached.shape == (len(texts), enc.dim):
+                    return cached
+            except (OSError, ValueError):
+                pass  # a damaged cache file is rebuilt below
+        vectors = enc.encode(texts)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, vectors)
+        os.replace(tmp, path)
+        return vectors
 
     def similarities(self, embeddings: np.ndarray, encoder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per text: top-k mean similarity per category (n, n_categories), the best exemplar per category

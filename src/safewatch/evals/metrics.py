@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from safewatch.taxonomy import parent_of
 
@@ -85,6 +84,9 @@ def average_precision(y_true: Sequence[bool], scores: Sequence[float]) -> float 
         raise ValueError("labels and scores differ in length")
     if not _both_classes(y_true):
         return None
+    # Imported here, not at the top: every `safewatch` command loads this module, and sklearn takes a second.
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(np.asarray(y_true, dtype=bool), np.asarray(scores, dtype=float)))
 
 
@@ -99,6 +101,8 @@ def pr_curve(y_true: Sequence[bool], scores: Sequence[float]) -> PRCurve | None:
     """Precision-recall curve points (sklearn's order: recall falling), None unless both classes occur."""
     if not _both_classes(y_true):
         return None
+    from sklearn.metrics import precision_recall_curve
+
     p, r, t = precision_recall_curve(np.asarray(y_true, dtype=bool), np.asarray(scores, dtype=float))
     return PRCurve(precision=p.tolist(), recall=r.tolist(), thresholds=t.tolist())
 

@@ -38,6 +38,12 @@ def _sse(data: dict) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
+def _sse_response(events: AsyncIterator[str], headers: dict[str, str]) -> StreamingResponse:
+    # No caching, and no buffering by a reverse proxy (nginx): each checked chunk should leave at once.
+    headers = {**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+
 def _new_turn(body: ChatRequest) -> list[int]:
     """Indexes of the messages the user added since the model last spoke: earlier turns were checked
     when they were new, and the system prompt is the developer's, not the user's."""
@@ -138,7 +144,7 @@ def _answer_instead(call: _Call, verdict: Verdict, *, stage: str):
                 yield _sse(chunk)
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=call.headers)
+        return _sse_response(events(), call.headers)
     return JSONResponse(guard_completion(call.body.model, text), headers=call.headers)
 
 
@@ -210,4 +216,4 @@ async def _stream(call: _Call, forward: dict) -> StreamingResponse:
             call.record(output=guard.text(), output_verdict=guard.cut_by or strongest(guard.verdicts),
                         blocked=blocked, error=error)
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers=call.headers)
+    return _sse_response(events(), call.headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
 from safewatch.auth.context import ProjectContext
 from safewatch.gateway.errors import InvalidRequest, ModelNotFound
@@ -36,7 +37,7 @@ def _check_limits(texts: list[str], settings: GatewaySettings) -> None:
 
 
 @router.post("/v1/moderations")
-async def moderations(request: Request, project: ProjectContext = Depends(authorized)) -> dict:
+async def moderations(request: Request, project: ProjectContext = Depends(authorized)) -> JSONResponse:
     state = gateway(request)
     start = time.perf_counter()
     body = await read_json(request, ModerationRequest, state.settings.max_body_bytes)
@@ -55,14 +56,22 @@ async def moderations(request: Request, project: ProjectContext = Depends(author
         blocked="input" if blocks(top) else None, usage=None,
         latency_ms=(time.perf_counter() - start) * 1000, metadata={"route": "/v1/moderations"},
     )
-    return moderation_response(model, verdicts)
+    # A JSONResponse of plain dicts skips FastAPI's generic encoder: this is the hot path.
+    return JSONResponse(moderation_response(model, verdicts))
 
 
 @router.post("/api/v1/check")
-async def check(request: Request, project: ProjectContext = Depends(authorized)) -> dict:
+async def check(request: Request, project: ProjectContext = Depends(authorized)) -> JSONResponse:
     state = gateway(request)
     body = await read_json(request, CheckRequest, state.settings.max_body_bytes)
     texts = body.texts()
     _check_limits(texts, state.settings)
     verdicts = await state.guard.verdicts(texts, body.role)
-    return {"results": [v.to_dict() for v in verdicts]}
+    return JSONResponse({"results": [v.to_dict() for v in verdicts]})
+
+
+@router.get("/v1/models")
+async def models(project: ProjectContext = Depends(authorized)) -> JSONResponse:
+    """The moderation models this server answers to (chat models are the upstream's to list)."""
+    data = [{"id": m, "object": "model", "created": 0, "owned_by": "safewatch"} for m in MODERATION_MODELS]
+    return JSONResponse({"object": "list", "data": data})

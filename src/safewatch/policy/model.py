@@ -82,6 +82,9 @@ class Policy(BaseModel):
     refusals: dict[str, str] = Field(default_factory=dict)
     # Whether a detector error lets the text through (open) or blocks it (closed).
     fail_mode: str = "closed"
+    # How much raw exemplar similarity counts for a category a trained head already covers (0..1). Chosen by
+    # `safewatch train` on its dev split.
+    semantic_weight: float = Field(default=0.75, ge=0.0, le=1.0)
     # Score of the "warn" band: flagged categories below threshold but above this are recorded.
     warn_margin: float = 0.15
 

@@ -2,7 +2,7 @@
 
 Trace, observation, score and session ids come from clients (the Langfuse SDKs choose them), so those tables
 are keyed by (project_id, id): two projects may use the same id without ever seeing each other's rows.
-Times are stored as naive UTC so SQLite and PostgreSQL compare them the same way.
+Such ids are up to 800 characters, as Langfuse allows. Times are stored as naive UTC so SQLite and PostgreSQL compare them the same way.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class Trace(Base):
         Index("ix_traces_project_name", "project_id", "name"),
     )
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    id: Mapped[str] = mapped_column(String(800), primary_key=True)
     timestamp: Mapped[datetime] = mapped_column(DateTime)
     name: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[str | None] = mapped_column(Text)
@@ -127,7 +127,7 @@ class TraceTag(Base):
     __tablename__ = "trace_tags"
     __table_args__ = (Index("ix_trace_tags_project_tag", "project_id", "tag"),)
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    trace_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String(800), primary_key=True)
     tag: Mapped[str] = mapped_column(String(200), primary_key=True)
 
 
@@ -138,14 +138,14 @@ class Observation(Base):
         Index("ix_observations_project_start", "project_id", "start_time"),
     )
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    trace_id: Mapped[str | None] = mapped_column(String(200))
+    id: Mapped[str] = mapped_column(String(800), primary_key=True)
+    trace_id: Mapped[str | None] = mapped_column(String(800))
     type: Mapped[str] = mapped_column(String(32))
     name: Mapped[str | None] = mapped_column(Text)
     start_time: Mapped[datetime] = mapped_column(DateTime)
     end_time: Mapped[datetime | None] = mapped_column(DateTime)
     completion_start_time: Mapped[datetime | None] = mapped_column(DateTime)
-    parent_observation_id: Mapped[str | None] = mapped_column(String(200))
+    parent_observation_id: Mapped[str | None] = mapped_column(String(800))
     level: Mapped[str | None] = mapped_column(String(16))
     status_message: Mapped[str | None] = mapped_column(Text)
     version: Mapped[str | None] = mapped_column(Text)
@@ -171,18 +171,18 @@ class Score(Base):
         Index("ix_scores_project_timestamp", "project_id", "timestamp"),
     )
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    trace_id: Mapped[str | None] = mapped_column(String(200))
-    observation_id: Mapped[str | None] = mapped_column(String(200))
-    session_id: Mapped[str | None] = mapped_column(String(200))
+    id: Mapped[str] = mapped_column(String(800), primary_key=True)
+    trace_id: Mapped[str | None] = mapped_column(String(800))
+    observation_id: Mapped[str | None] = mapped_column(String(800))
+    session_id: Mapped[str | None] = mapped_column(String(800))
     name: Mapped[str] = mapped_column(String(200))
     value: Mapped[float | None] = mapped_column(Float)
     string_value: Mapped[str | None] = mapped_column(Text)
     data_type: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str | None] = mapped_column(Text)
-    config_id: Mapped[str | None] = mapped_column(String(200))
-    author_user_id: Mapped[str | None] = mapped_column(String(200))
+    config_id: Mapped[str | None] = mapped_column(String(800))
+    author_user_id: Mapped[str | None] = mapped_column(String(800))
     environment: Mapped[str | None] = mapped_column(String(200))
     meta: Mapped[Any] = mapped_column("metadata", JsonType, nullable=True)
     timestamp: Mapped[datetime] = mapped_column(DateTime)
@@ -193,7 +193,7 @@ class Score(Base):
 class TraceSession(Base):
     __tablename__ = "sessions"
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    id: Mapped[str] = mapped_column(String(800), primary_key=True)
     environment: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -204,7 +204,7 @@ class IngestionEvent(Base):
     __tablename__ = "ingestion_events"
     __table_args__ = (Index("ix_ingestion_events_created", "created_at"),)
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(800), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -219,7 +219,7 @@ class ScoringJob(Base):
     # Made by the writer (uuid hex), so a batch of jobs is one plain multi-row insert, no RETURNING.
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex)
     project_id: Mapped[str] = mapped_column(String(64))
-    trace_id: Mapped[str] = mapped_column(String(200))
-    observation_id: Mapped[str | None] = mapped_column(String(200))
+    trace_id: Mapped[str] = mapped_column(String(800))
+    observation_id: Mapped[str | None] = mapped_column(String(800))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -9,9 +9,9 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -46,6 +46,11 @@ def normalize_environment(value: str | None) -> str:
     return env if env and _ENV_OK.match(env) else "default"
 
 
+# Column sizes in the store: ids up to 800 characters (as Langfuse), tags and score names up to 200.
+RefId = Annotated[str, StringConstraints(min_length=1, max_length=800)]
+Short = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
 
@@ -62,11 +67,11 @@ class TraceBody(_Body):
     timestamp: datetime | None = None
     name: str | None = Field(None, max_length=1000)
     user_id: str | None = None
-    session_id: str | None = None
+    session_id: RefId | None = None
     input: Any = None
     output: Any = None
     metadata: Any = None
-    tags: list[str] | None = None
+    tags: list[Short] | None = None
     release: str | None = None
     version: str | None = None
     public: bool | None = None
@@ -78,9 +83,9 @@ Level = Literal["DEBUG", "DEFAULT", "WARNING", "ERROR"]
 
 class ObservationBody(_Body):
     id: str | None = None
-    trace_id: str | None = None
+    trace_id: RefId | None = None
     type: str | None = None  # legacy observation-create/update only
-    parent_observation_id: str | None = None
+    parent_observation_id: RefId | None = None
     name: str | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
@@ -103,16 +108,16 @@ class ObservationBody(_Body):
 
 class ScoreBody(_Body):
     id: str | None = None
-    name: str = Field(min_length=1)
+    name: Short
     value: float | str | bool
-    trace_id: str | None = None
-    observation_id: str | None = None
-    session_id: str | None = None
+    trace_id: RefId | None = None
+    observation_id: RefId | None = None
+    session_id: RefId | None = None
     dataset_run_id: str | None = None
     comment: str | None = None
     metadata: Any = None
     data_type: Literal["NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT", "CORRECTION"] | None = None
-    config_id: str | None = None
+    config_id: RefId | None = None
     environment: str | None = None
     timestamp: datetime | None = None
 
@@ -153,8 +158,8 @@ def parse_event(raw: Any) -> Change:
     if not isinstance(raw, dict):
         raise EventError("an event must be an object with id, type, timestamp and body")
     event_id = raw.get("id")
-    if not isinstance(event_id, str) or not event_id:
-        raise EventError("event.id must be a non-empty string")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 800:
+        raise EventError("event.id must be a string of 1 to 800 characters")
     etype = raw.get("type")
     if etype not in EVENT_TYPES:
         raise EventError(f"unknown event type {etype!r}")

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
 from safewatch.store.db import Database
@@ -117,7 +117,7 @@ class AutoScorer:
 
     def pending(self) -> int:
         with self.db.sessions() as s:
-            return len(s.scalars(select(ScoringJob.id).where(ScoringJob.attempts < MAX_ATTEMPTS).limit(100000)).all())
+            return s.scalar(select(func.count()).select_from(ScoringJob).where(ScoringJob.attempts < MAX_ATTEMPTS)) or 0
 
     # --- worker --------------------------------------------------------------------------------------
 

@@ -6,10 +6,8 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
+from safewatch.tracing.committer import GroupCommitter
 from safewatch.tracing.events import Change, normalize_usage
 from safewatch.tracing.scoring import AutoScorer
 from safewatch.tracing.tags import BLOCKED_INPUT, BLOCKED_OUTPUT
@@ -23,6 +21,7 @@ class TracingService:
     def __init__(self, writer: IngestionWriter, scorer: AutoScorer | None, *, gateway_queue_size: int = 10_000,
                  gateway_batch: int = 200) -> None:
         self.writer = writer
+        self.committer = GroupCommitter(writer)
         self.scorer = scorer
         self._gateway_queue_size = gateway_queue_size
         self._gateway_batch = gateway_batch
@@ -30,6 +29,7 @@ class TracingService:
         self._flusher: asyncio.Task | None = None
 
     async def start(self) -> None:
+        await self.committer.start()
         self._gateway = asyncio.Queue(self._gateway_queue_size)
         self._flusher = asyncio.create_task(self._flush_gateway(), name="safewatch-gateway-traces")
         if self.scorer is not None:
@@ -42,10 +42,11 @@ class TracingService:
             self._flusher = None
         if self.scorer is not None:
             await self.scorer.stop()
+        await self.committer.stop()
 
-    async def ingest(self, project_id: str, changes: list[Change], **kw: Any) -> WriteResult:
-        """Apply and commit `changes` (in a thread), then queue their scoring jobs."""
-        result = await run_in_threadpool(self.writer.apply, project_id, changes, **kw)
+    async def ingest(self, project_id: str, changes: list[Change], *, score_source: str | None = None) -> WriteResult:
+        """Apply and commit `changes` (group-committed, in a thread), then queue their scoring jobs."""
+        result = await self.committer.write(project_id, changes, score_source)
         if self.scorer is not None:
             self.scorer.submit(result.jobs)
         return result

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from safewatch.store.db import Database
@@ -81,60 +81,74 @@ class IngestionWriter:
         self.redact = redact
 
     def apply(self, project_id: str, changes: list[Change], *, score_source: str | None = None) -> WriteResult:
+        return self.apply_many([(project_id, changes, score_source)])[0]
+
+    def apply_many(self, items: list[tuple[str, list[Change], str | None]]) -> list[WriteResult]:
+        """Apply several requests' changes in ONE transaction (group commit: one commit for many requests)."""
+        if not any(changes for _, changes, _ in items):
+            return [WriteResult() for _ in items]
+        with self.db.writing() as s:
+            return [self._apply(s, project_id, changes, source) for project_id, changes, source in items]
+
+    def _apply(self, s: Session, project_id: str, changes: list[Change], score_source: str | None) -> WriteResult:
         result = WriteResult()
         if not changes:
             return result
-        with self.db.writing() as s:
-            seen = self._seen_event_ids(s, project_id, [c.event_id for c in changes])
-            fresh = [c for c in changes if c.event_id not in seen]
-            result.duplicates = [c.event_id for c in changes if c.event_id in seen]
-            # Creates before updates at the same instant, as Langfuse orders them.
-            fresh.sort(key=lambda c: (c.timestamp, c.is_update))
-            now = utcnow()
-            rows = {kind: self._existing(s, table, project_id, [c.entity_id for c in fresh if c.kind == kind])
-                    for kind, table in _TABLES.items()}
-            tags: set[tuple[str, str]] = set()
-            scored: dict[tuple[str, str | None], None] = {}
-            for change in fresh:
-                if change.kind == "log":
-                    continue
-                if self.redact is not None and change.kind != "score":
-                    for name in _TEXT_FIELDS:
-                        if change.fields.get(name) is not None:
-                            change.fields[name] = self.redact(change.fields[name])
-                if score_source is not None and change.kind == "score":
-                    change.fields["source"] = score_source
-                row = rows[change.kind].get(change.entity_id)
-                if row is None:
-                    row = rows[change.kind][change.entity_id] = self._new_row(change, project_id, now)
-                self._merge(row, change)
-                row["updated_at"] = now
-                if change.kind == "trace":
-                    tags.update((change.entity_id, t) for t in change.tags)
-                if change.kind in ("trace", "observation") and any(change.fields.get(f) is not None for f in _TEXT_FIELDS):
-                    scored[(change.entity_id, change.kind)] = None
-            self._add_implicit_traces(s, project_id, rows, now)
-            for kind, table in _TABLES.items():
-                upsert(s, table, [_to_columns(r) for r in rows[kind].values()], ["project_id", "id"])
-            insert_ignore(s, TraceTag.__table__, [{"project_id": project_id, "trace_id": t, "tag": g} for t, g in sorted(tags)],
-                          ["project_id", "trace_id", "tag"])
-            sessions = {(r["session_id"], r.get("environment")) for r in rows["trace"].values() if r.get("session_id")}
-            insert_ignore(s, TraceSession.__table__,
-                          [{"project_id": project_id, "id": sid, "environment": env, "created_at": now} for sid, env in sessions],
-                          ["project_id", "id"])
-            insert_ignore(s, IngestionEvent.__table__,
-                          [{"project_id": project_id, "event_id": c.event_id, "created_at": now} for c in fresh],
-                          ["project_id", "event_id"])
-            jobs = []
-            for entity_id, kind in scored:
-                if kind == "trace":
-                    jobs.append({"project_id": project_id, "trace_id": entity_id, "observation_id": None})
-                else:
-                    jobs.append({"project_id": project_id, "trace_id": rows["observation"][entity_id]["trace_id"],
-                                 "observation_id": entity_id})
-            result.jobs = add_jobs(s, jobs, now)
-            result.applied = [c.event_id for c in fresh]
-            result.trace_ids = list(rows["trace"])
+        if not self.db.is_sqlite:
+            # Read-merge-write must not interleave with another process writing the same project (several
+            # workers or replicas); a transaction-scoped advisory lock per project serializes them without
+            # the tuple writes SELECT ... FOR UPDATE would cost. (SQLite: the writer lock does this.)
+            s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": project_id})
+        seen = self._seen_event_ids(s, project_id, [c.event_id for c in changes])
+        fresh = [c for c in changes if c.event_id not in seen]
+        result.duplicates = [c.event_id for c in changes if c.event_id in seen]
+        # Creates before updates at the same instant, as Langfuse orders them.
+        fresh.sort(key=lambda c: (c.timestamp, c.is_update))
+        now = utcnow()
+        rows = {kind: self._existing(s, table, project_id, [c.entity_id for c in fresh if c.kind == kind])
+                for kind, table in _TABLES.items()}
+        tags: set[tuple[str, str]] = set()
+        scored: dict[tuple[str, str | None], None] = {}
+        for change in fresh:
+            if change.kind == "log":
+                continue
+            if self.redact is not None and change.kind != "score":
+                for name in _TEXT_FIELDS:
+                    if change.fields.get(name) is not None:
+                        change.fields[name] = self.redact(change.fields[name])
+            if score_source is not None and change.kind == "score":
+                change.fields["source"] = score_source
+            row = rows[change.kind].get(change.entity_id)
+            if row is None:
+                row = rows[change.kind][change.entity_id] = self._new_row(change, project_id, now)
+            self._merge(row, change)
+            row["updated_at"] = now
+            if change.kind == "trace":
+                tags.update((change.entity_id, t) for t in change.tags)
+            if change.kind in ("trace", "observation") and any(change.fields.get(f) is not None for f in _TEXT_FIELDS):
+                scored[(change.entity_id, change.kind)] = None
+        self._add_implicit_traces(s, project_id, rows, now)
+        for kind, table in _TABLES.items():
+            upsert(s, table, [_to_columns(r) for r in rows[kind].values()], ["project_id", "id"])
+        insert_ignore(s, TraceTag.__table__, [{"project_id": project_id, "trace_id": t, "tag": g} for t, g in sorted(tags)],
+                      ["project_id", "trace_id", "tag"])
+        sessions = {(r["session_id"], r.get("environment")) for r in rows["trace"].values() if r.get("session_id")}
+        insert_ignore(s, TraceSession.__table__,
+                      [{"project_id": project_id, "id": sid, "environment": env, "created_at": now} for sid, env in sessions],
+                      ["project_id", "id"])
+        insert_ignore(s, IngestionEvent.__table__,
+                      [{"project_id": project_id, "event_id": c.event_id, "created_at": now} for c in fresh],
+                      ["project_id", "event_id"])
+        jobs = []
+        for entity_id, kind in scored:
+            if kind == "trace":
+                jobs.append({"project_id": project_id, "trace_id": entity_id, "observation_id": None})
+            else:
+                jobs.append({"project_id": project_id, "trace_id": rows["observation"][entity_id]["trace_id"],
+                             "observation_id": entity_id})
+        result.jobs = add_jobs(s, jobs, now)
+        result.applied = [c.event_id for c in fresh]
+        result.trace_ids = list(rows["trace"])
         return result
 
     @staticmethod
@@ -148,9 +162,7 @@ class IngestionWriter:
     def _existing(self, s: Session, table: Table, project_id: str, ids: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for part in chunks(sorted(set(ids))):
-            stmt = select(table).where(table.c.project_id == project_id, table.c.id.in_(part)).order_by(table.c.id)
-            if not self.db.is_sqlite:
-                stmt = stmt.with_for_update()
+            stmt = select(table).where(table.c.project_id == project_id, table.c.id.in_(part))
             for row in s.execute(stmt).mappings():
                 found[row["id"]] = _from_columns(dict(row))
         return found
