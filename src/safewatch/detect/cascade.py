@@ -8,6 +8,7 @@ category, then sub-categories lift their parents, then context factors) → thre
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 
@@ -32,8 +33,18 @@ log = logging.getLogger(__name__)
 _DECIDING = ("rules", "injection", "classifier", "semantic")
 
 
+def _limit_blas_threads() -> None:
+    """One BLAS thread: the cascade's matrix products are tiny (a batch against a few thousand exemplars), and
+    OpenBLAS's worker threads fight onnxruntime for the cores: a 16x384x600 product took 28 ms with them and 2 ms
+    without on a loaded 2-core machine. Process-wide; SAFEWATCH_BLAS_THREADS overrides."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=int(os.environ.get("SAFEWATCH_BLAS_THREADS", "1")), user_api="blas")
+
+
 class Cascade:
     def __init__(self, policy: Policy, *, semantic: bool = True, classifier: bool = True, judge: object | None = None) -> None:
+        _limit_blas_threads()
         self.policy = policy
         self.rules = RulesLayer(policy)
         self.pii = PiiLayer(policy)

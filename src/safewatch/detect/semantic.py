@@ -23,7 +23,10 @@ from safewatch.policy import Policy
 from safewatch.verdict import Match
 
 # (similarity at which the score starts to rise, similarity at which it reaches 1) per encoder.
-SCORE_BAND = {"minilm": (0.40, 0.70), "e5": (0.86, 0.93)}
+SCORE_BAND = {"minilm": (0.40, 0.70), "e5": (0.88, 0.95)}
+# How fast a closer benign look-alike cancels the score: zero once the benign exemplar is 1/scale closer.
+# e5's cosines are compressed into a narrow band, so its margins are several times smaller than MiniLM's.
+BENIGN_MARGIN_SCALE = {"minilm": 10.0, "e5": 40.0}
 TOP_K = 2
 
 
@@ -144,7 +147,7 @@ class SemanticLayer:
                     margin = sim - float(benign[j])
                     score = float(np.clip((sim - lo) / (hi - lo), 0.0, 1.0))
                     if margin < 0:
-                        score *= max(0.0, 1.0 + margin * 10)
+                        score *= max(0.0, 1.0 + margin * BENIGN_MARGIN_SCALE[encoder])
                     if score > 0.05:
                         out[i].bump(category, round(score, 4))
                     if score >= 0.5 and best[j, c] >= 0:
