@@ -16,7 +16,7 @@ from safewatch.detect.base import LayerScores, Prepared
 from safewatch.detect.classifier import ClassifierLayer
 from safewatch.detect.context import ContextLayer
 from safewatch.detect.decision import decide, support_message
-from safewatch.detect.embed import EncoderPool, encoder_name_for
+from safewatch.detect.embed import encoder_name_for, shared_pool
 from safewatch.detect.injection import InjectionLayer
 from safewatch.detect.judge import build_judge
 from safewatch.detect.normalize import prepare
@@ -50,7 +50,7 @@ class Cascade:
         self.pii = PiiLayer(policy)
         self.injection = InjectionLayer(policy)
         self.context = ContextLayer(policy)
-        self.encoders = EncoderPool()
+        self.encoders = shared_pool()
         self.semantic = SemanticLayer(policy, self.encoders) if semantic else None
         self.classifier = ClassifierLayer(self.semantic) if (classifier and self.semantic) else None
         self.judge = build_judge(judge, policy)

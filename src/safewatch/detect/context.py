@@ -23,7 +23,7 @@ _ABUSE = ("harassment", "harassment/threatening", "hate", "hate/threatening", "v
 EFFECTS: dict[str, tuple[tuple[str, ...], float]] = {
     "negated": (_SELF_HARM + _VIOLENT + ("harassment",), 0.3),
     "third_party": (("self-harm", "self-harm/intent"), 0.3),
-    "educational": (("violence", "violence/graphic", "hate", "self-harm", "illicit", "sexual", "prompt-injection", "bias"), 0.6),
+    "educational": (("violence", "violence/graphic", "hate", "self-harm", "illicit", "sexual", "prompt-injection", "bias"), 0.5),
     "fiction": (("violence", "violence/graphic", "harassment/threatening", "hate/threatening"), 0.6),
     "quotation": (_ABUSE + ("illicit", "illicit/violent"), 0.4),
     "technical": (_SELF_HARM + _VIOLENT + ("violence",), 0.15),
@@ -59,7 +59,8 @@ CUES: dict[str, list[regex.Pattern]] = {
         regex.compile(r"(孩子|学生|他|她|朋友|同学|同事|家人)(最近)?(总|老|一直|经常)?(说|讲|提到).{0,15}(活着没意思|想死|不想活|自杀|轻生)"),
     ],
     "educational": [
-        regex.compile(r"^(what|who) (is|was|are|were) (a |an |the )?[\w' ]{1,30}\??$", _I),
+        # Definitions only ("what is genocide", "who was pol pot"): "what is the best way to kill someone" is not.
+        regex.compile(r"^(what|who) (is|was|are|were) (a |an |the )?\w+( \w+)?\??$", _I),
         regex.compile(r"\b(history of|the history|historical|why did|when did|what caused|causes of|statistics|research (on|about|says)|studies (show|on)|according to|for (a|my) (school|class|history) (project|essay|report)|documentary|explain (what|why|how) .{0,40} (happened|works|is))\b", _I),
         regex.compile(r"\bhow did \w+( \w+)? die\b", _I),
         regex.compile(r"(là gì|lịch sử|nguyên nhân|tại sao .{0,30} xảy ra|nghiên cứu|thống kê)", _I),

@@ -25,6 +25,7 @@ from safewatch.paths import model_cache_dir
 log = logging.getLogger(__name__)
 
 MINILM_MAX_TOKENS = 256
+MINILM_CHUNK = 64
 _EXPORT_LOCK = threading.Lock()
 
 
@@ -120,13 +121,19 @@ class MiniLMEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encs = self._tok.encode_batch(texts)
-        ids = np.asarray([e.ids for e in encs], dtype=np.int64)
-        mask = np.asarray([e.attention_mask for e in encs], dtype=np.int64)
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
-        m = mask[..., None].astype(np.float32)
-        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-        return _l2(pooled)
+        encs = self._tok.encode_batch(texts, add_special_tokens=True)
+        # A batch is padded to its longest text: run similar lengths together, in chunks, then restore order.
+        order = sorted(range(len(encs)), key=lambda i: sum(encs[i].attention_mask))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), MINILM_CHUNK):
+            rows = order[start : start + MINILM_CHUNK]
+            width = max(sum(encs[i].attention_mask) for i in rows)
+            ids = np.asarray([encs[i].ids[:width] for i in rows], dtype=np.int64)
+            mask = np.asarray([encs[i].attention_mask[:width] for i in rows], dtype=np.int64)
+            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+            m = mask[..., None].astype(np.float32)
+            out[rows] = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        return _l2(out)
 
 
 class E5Encoder:
@@ -206,6 +213,19 @@ class EncoderPool:
                     inner = MiniLMEncoder() if name == "minilm" else E5Encoder()
                     enc = self._encoders[name] = CachedEncoder(inner)
         return enc
+
+
+_SHARED_POOL: EncoderPool | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool() -> EncoderPool:
+    """One pool per process: several Detectors (ablations, policies per tenant) share the models and the cache."""
+    global _SHARED_POOL
+    with _SHARED_LOCK:
+        if _SHARED_POOL is None:
+            _SHARED_POOL = EncoderPool()
+        return _SHARED_POOL
 
 
 def encoder_name_for(language: str) -> str:
