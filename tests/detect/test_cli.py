@@ -37,7 +37,8 @@ def test_check_jsonl_keeps_order(tmp_path):
     lines = [json.loads(x) for x in res.stdout.splitlines()]
     assert len(lines) == len(texts)
     assert [v["flagged"] for v in lines[:4]] == [False, True, False, True]
-    stdin = run("check", "--jsonl", "-", stdin=f.read_text())
+    # Same batch size: int8 dynamic quantization makes scores depend slightly on what else is in the batch.
+    stdin = run("check", "--jsonl", "-", "--batch-size", "3", stdin=f.read_text())
     from_stdin = [json.loads(x) for x in stdin.stdout.splitlines()]
     assert [(v["flagged"], v["category_scores"]) for v in from_stdin] == [(v["flagged"], v["category_scores"]) for v in lines]
 
