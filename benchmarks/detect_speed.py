@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=400, help="distinct messages per language")
     ap.add_argument("--rounds", type=int, default=3, help="repeats; the median of the per-round medians is quoted")
     ap.add_argument("--jsonl-n", type=int, default=5000)
+    ap.add_argument("--max-len", type=int, default=80, help="longest message (characters) for the per-message timings")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "detect_speed.md")
     args = ap.parse_args()
 
@@ -71,9 +72,9 @@ def main() -> None:
     detector.warm_up()
     minilm, e5 = MiniLMEncoder(), E5Encoder()  # uncached encoders: the bare embedding call
     rows = []
-    en_texts = texts_for("en", args.n * args.rounds)
+    en_texts = texts_for("en", args.n * args.rounds, max_len=args.max_len)
     for lang in ("en", "vi", "zh"):
-        texts = en_texts if lang == "en" else texts_for(lang, args.n * args.rounds)
+        texts = en_texts if lang == "en" else texts_for(lang, args.n * args.rounds, max_len=args.max_len)
         per_round_cascade, per_round_embed, p95s = [], [], []
         for r in range(args.rounds):
             chunk = texts[r * args.n : (r + 1) * args.n] or texts[: args.n]
@@ -110,9 +111,10 @@ def main() -> None:
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
     lines = [
         "# Detection speed", "",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}",
-        f"- command: `.venv/bin/python benchmarks/detect_speed.py --n {args.n} --rounds {args.rounds} --jsonl-n {args.jsonl_n}`",
+        f"- command: `.venv/bin/python benchmarks/detect_speed.py --n {args.n} --rounds {args.rounds} --jsonl-n {args.jsonl_n} --max-len {args.max_len}`",
+        f"- threads: SAFEWATCH_THREADS={os.environ.get('SAFEWATCH_THREADS', 'default (2)')}; messages of 10-{args.max_len} characters from the evaluation sets' texts",
         "- judge: off. Each timed message is distinct (no cache hits). p50 = median of per-round medians.", "",
         "| language | messages | cascade p50 ms | cascade p95 ms | bare embedding p50 ms | cascade / embedding |",
         "|---|---|---|---|---|---|",

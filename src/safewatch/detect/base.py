@@ -32,6 +32,8 @@ class Prepared:
     # Sentence embedding (L2-normalized) and the encoder that made it; set by the cascade's embed step.
     embedding: Any = None
     encoder: str | None = None
+    # (per-category similarity, best exemplar per category, best benign similarity); set by the semantic layer.
+    similarities: Any = None
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span in `normalized` back to `text`."""

@@ -58,9 +58,10 @@ def head_path(encoder: str) -> Path:
     return DATA_DIR / f"heads-{encoder}.npz"
 
 
-def build_features(embeddings: np.ndarray, semantic: SemanticLayer, encoder: str, sim_categories: list[str]) -> np.ndarray:
+def build_features(embeddings: np.ndarray, semantic: SemanticLayer, encoder: str, sim_categories: list[str],
+                   similarities: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """The feature matrix a head reads: the layout must match between training and inference."""
-    per_cat, _, benign = semantic.similarities(embeddings, encoder)
+    per_cat, _, benign = similarities if similarities is not None else semantic.similarities(embeddings, encoder)
     current = {c: i for i, c in enumerate(semantic.index(encoder).categories)}
     sims = np.full((len(embeddings), len(sim_categories)), -1.0, dtype=np.float32)
     for j, c in enumerate(sim_categories):
@@ -94,8 +95,10 @@ class ClassifierLayer:
                 by_encoder.setdefault(p.encoder, []).append(i)
         for encoder, rows in by_encoder.items():
             head = self.heads[encoder]
-            emb = np.stack([batch[i].embedding for i in rows])
-            probs = head.predict(build_features(emb, self.semantic, encoder, head.sim_categories))
+            sub = [batch[i] for i in rows]
+            sims = self.semantic.similarities_for(sub, encoder)
+            emb = np.stack([p.embedding for p in sub])
+            probs = head.predict(build_features(emb, self.semantic, encoder, head.sim_categories, sims))
             for j, i in enumerate(rows):
                 out[i].scores = {c: round(float(probs[j, k]), 4) for k, c in enumerate(head.categories)}
         return out

@@ -99,6 +99,13 @@ CUES: dict[str, list[regex.Pattern]] = {
 }
 
 
+# One alternation per signal: a text is searched ~7 times instead of ~50. Each cue keeps its own flags.
+_COMBINED: dict[str, regex.Pattern] = {
+    signal: regex.compile("|".join(f"(?{'i' if p.flags & regex.IGNORECASE else '-i'}:{p.pattern})" for p in patterns))
+    for signal, patterns in CUES.items()
+}
+
+
 def detect_signals(p: Prepared) -> dict[str, str]:
     """Each signal that fires, with the text that triggered it."""
     fired: dict[str, str] = {}
@@ -106,12 +113,10 @@ def detect_signals(p: Prepared) -> dict[str, str]:
     stripped = strip_accents(p.normalized)
     if stripped != p.normalized:
         texts.append(stripped)
-    for signal, patterns in CUES.items():
-        for pattern in patterns:
-            m = next((m for t in texts if (m := pattern.search(t))), None)
-            if m:
-                fired[signal] = m.group(0)
-                break
+    for signal, pattern in _COMBINED.items():
+        m = next((m for t in texts if (m := pattern.search(t))), None)
+        if m:
+            fired[signal] = m.group(0)
     return fired
 
 

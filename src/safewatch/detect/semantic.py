@@ -108,6 +108,16 @@ class SemanticLayer:
         os.replace(tmp, path)
         return vectors
 
+    def similarities_for(self, batch: list[Prepared], encoder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`similarities` for prepared texts, computed once per text and kept on it: the semantic layer and the
+        classifier (whose features include them) both need them."""
+        if all(p.similarities is not None for p in batch):
+            return tuple(np.stack([p.similarities[i] for p in batch]) for i in range(3))  # type: ignore[return-value]
+        per_cat, best, benign = self.similarities(np.stack([p.embedding for p in batch]), encoder)
+        for j, p in enumerate(batch):
+            p.similarities = (per_cat[j], best[j], benign[j])
+        return per_cat, best, benign
+
     def similarities(self, embeddings: np.ndarray, encoder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per text: top-k mean similarity per category (n, n_categories), the best exemplar per category
         (n, n_categories; -1 when none), and the best benign similarity (n,)."""
@@ -136,8 +146,7 @@ class SemanticLayer:
             if p.embedding is not None:
                 by_encoder.setdefault(p.encoder, []).append(i)
         for encoder, rows in by_encoder.items():
-            emb = np.stack([batch[i].embedding for i in rows])
-            per_cat, best, benign = self.similarities(emb, encoder)
+            per_cat, best, benign = self.similarities_for([batch[i] for i in rows], encoder)
             lo, hi = SCORE_BAND[encoder]
             idx = self.index(encoder)
             for j, i in enumerate(rows):
