@@ -7,10 +7,13 @@ eval, train, models) are defined in `safewatch.commands`; server-side ones (serv
 
 from __future__ import annotations
 
-import importlib
 import os
 
 import typer
+
+from safewatch import commands
+from safewatch.evals import cli as evals_cli
+from safewatch.server import commands as server_commands
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -30,16 +33,9 @@ def _root() -> None:
     """safewatch: detect unsafe content, guard LLM traffic, and watch it over time."""
 
 
-# Each module exposes register(app). A module that is missing (a part not built yet) is skipped.
-_COMMAND_MODULES = ("safewatch.commands", "safewatch.evals.cli", "safewatch.server.commands")
-for _name in _COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != _name:
-            raise
-        continue
-    _mod.register(app)
+# Each module registers its own commands.
+for _module in (commands, evals_cli, server_commands):
+    _module.register(app)
 
 
 def main() -> None:

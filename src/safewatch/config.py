@@ -54,7 +54,7 @@ class Settings(BaseModel):
         data: dict[str, Any] = {}
         config_file = env.get("SAFEWATCH_CONFIG")
         if config_file:
-            data.update(_read_yaml(Path(config_file)))
+            data.update(read_yaml(Path(config_file)))
         for name, key in _ENV.items():
             if env.get(name) not in (None, ""):
                 data[key] = env[name]
@@ -92,7 +92,7 @@ _LIMIT_ENV = {
 }
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:

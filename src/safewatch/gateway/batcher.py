@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from safewatch.aio import cancel_and_wait
 from safewatch.verdict import Verdict
 
 
@@ -43,13 +44,8 @@ class MicroBatcher:
             self._worker = asyncio.create_task(self._run(), name="safewatch-batcher")
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            try:
-                await self._worker
-            except asyncio.CancelledError:
-                pass
-            self._worker = None
+        await cancel_and_wait(self._worker)
+        self._worker = None
         if self._queue is not None:
             while not self._queue.empty():
                 item = self._queue.get_nowait()

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from safewatch.config import ConfigError, _read_yaml
+from safewatch.config import ConfigError, read_yaml
 
 UpstreamKind = Literal["openai", "anthropic"]
 
@@ -87,7 +87,7 @@ class GatewaySettings(BaseModel):
         data: dict[str, Any] = {}
         config_file = env.get("SAFEWATCH_CONFIG")
         if config_file:
-            section = _read_yaml(Path(config_file)).get("gateway") or {}
+            section = read_yaml(Path(config_file)).get("gateway") or {}
             if not isinstance(section, dict):
                 raise ConfigError(f"{config_file}: the gateway section must be a mapping")
             data.update(section)

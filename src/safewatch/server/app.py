@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from contextlib import asynccontextmanager
 
@@ -16,10 +15,6 @@ from safewatch.server.errors import install_error_handlers
 from safewatch.store import Database, upgrade
 
 log = logging.getLogger("safewatch.server")
-
-# Optional parts built by others; a missing module is skipped, any other import error is a bug and raises.
-_PLUGINS = ("safewatch.gateway",)
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.load()
@@ -43,14 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from safewatch import tracing
 
     tracing.install(app)
-    for name in _PLUGINS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.install(app)
+    from safewatch import gateway
+
+    gateway.install(app)
     return app
 
 

@@ -12,6 +12,7 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
+from safewatch.aio import cancel_and_wait
 from safewatch.tracing.events import Change
 from safewatch.tracing.writer import IngestionWriter, WriteResult
 
@@ -33,11 +34,7 @@ class GroupCommitter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._task)
             self._task = None
             self._queue = None
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
+from safewatch.aio import cancel_and_wait
 from safewatch.store.db import Database
 from safewatch.store.models import Observation, Score, ScoringJob, Trace, TraceTag, utcnow
 from safewatch.store.upsert import chunks, insert_ignore, upsert
@@ -86,13 +87,8 @@ class AutoScorer:
         self._task = asyncio.create_task(self._run(), name="safewatch-auto-scorer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def submit(self, jobs: Iterable[JobRef]) -> None:
         """Hand over jobs already persisted; never blocks, never drops (overflow stays in the table)."""
