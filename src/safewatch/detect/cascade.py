@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import os
 
-import numpy as np
-
 from safewatch.detect.base import LayerScores, Prepared
 from safewatch.detect.classifier import ClassifierLayer
 from safewatch.detect.context import ContextLayer
@@ -142,10 +140,3 @@ def _model_text(p: Prepared) -> str:
     For Chinese and Vietnamese the sanitized original keeps more of what the multilingual model learned from.
     """
     return p.normalized if p.language == "en" else p.text
-
-
-def embeddings_of(cascade: Cascade, texts: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Embeddings and encoder names for raw texts, exactly as the cascade would compute them (for training)."""
-    prepared = [prepare(t) for t in texts]
-    cascade.embed(prepared)
-    return np.stack([p.embedding for p in prepared]) if prepared else np.zeros((0, 384), np.float32), [p.encoder for p in prepared]
