@@ -124,7 +124,6 @@ def train(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from safewatch.detect.classifier import Head, head_path
     from safewatch.train.trainer import report_markdown, save_report
     from safewatch.train.trainer import train as run_training
 
@@ -135,7 +134,7 @@ def train(
                 tmp_path = Path(tmp)
                 result = run_training(seed, out_dir=tmp_path, progress=progress,
                                       trained_policy_path=tmp_path / "trained.yaml")
-                problems = _compare_heads(tmp_path, head_path, Head)
+                problems = _compare_heads(tmp_path)
                 from safewatch.train.trainer import TRAINED_POLICY
 
                 if (tmp_path / "trained.yaml").read_text() != TRAINED_POLICY.read_text():
@@ -154,8 +153,10 @@ def train(
         typer.echo("ok: shipped heads match a fresh training run", err=True)
 
 
-def _compare_heads(tmp: Path, head_path, head_cls) -> list[str]:
+def _compare_heads(tmp: Path) -> list[str]:
     import numpy as np
+
+    from safewatch.detect.classifier import Head, head_path
 
     problems = []
     for encoder in ("minilm", "e5"):
@@ -163,7 +164,7 @@ def _compare_heads(tmp: Path, head_path, head_cls) -> list[str]:
         if not shipped.exists() or not fresh.exists():
             problems.append(f"{encoder}: head missing ({shipped if not shipped.exists() else fresh})")
             continue
-        a, b = head_cls.load(shipped), head_cls.load(fresh)
+        a, b = Head.load(shipped), Head.load(fresh)
         if a.categories != b.categories:
             problems.append(f"{encoder}: categories differ")
             continue

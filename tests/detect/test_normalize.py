@@ -2,8 +2,9 @@
 
 import pytest
 
+from safewatch.detect.accents import strip_accents
 from safewatch.detect.language import detect_language
-from safewatch.detect.normalize import prepare, sanitize, strip_accents
+from safewatch.detect.normalize import prepare, sanitize
 
 
 @pytest.mark.parametrize(

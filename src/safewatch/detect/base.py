@@ -8,8 +8,10 @@ cascade fuses what they return.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
+from safewatch.detect.accents import strip_accents
 from safewatch.verdict import ContextSignals, Match
 
 
@@ -34,6 +36,11 @@ class Prepared:
     encoder: str | None = None
     # (per-category similarity, best exemplar per category, best benign similarity); set by the semantic layer.
     similarities: Any = None
+
+    @cached_property
+    def stripped(self) -> str:
+        """`normalized` without diacritics; rules and context cues both read it, so it is computed once."""
+        return strip_accents(self.normalized)
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span in `normalized` back to `text`."""

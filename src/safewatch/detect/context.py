@@ -11,7 +11,6 @@ from __future__ import annotations
 import regex
 
 from safewatch.detect.base import LayerScores, Prepared
-from safewatch.detect.normalize import strip_accents
 from safewatch.policy import Policy
 
 _SELF_HARM = ("self-harm", "self-harm/intent", "self-harm/instructions")
@@ -110,9 +109,8 @@ def detect_signals(p: Prepared) -> dict[str, str]:
     """Each signal that fires, with the text that triggered it."""
     fired: dict[str, str] = {}
     texts = [p.normalized]
-    stripped = strip_accents(p.normalized)
-    if stripped != p.normalized:
-        texts.append(stripped)
+    if p.stripped != p.normalized:
+        texts.append(p.stripped)
     for signal, pattern in _COMBINED.items():
         m = next((m for t in texts if (m := pattern.search(t))), None)
         if m:

@@ -8,7 +8,8 @@ non-Latin letters is "other" (it takes the multilingual path); Latin-script text
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from safewatch.detect.accents import strip_accents
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
@@ -26,11 +27,6 @@ _NON_LATIN_LETTER = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff]", re.U
 _WORD = re.compile(r"[a-zA-Z]+")
 
 
-def _strip(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-
-
 def detect_language(text: str) -> str:
     """"en", "vi", "zh" or "other"."""
     if not text:
@@ -43,7 +39,7 @@ def detect_language(text: str) -> str:
     vi_marks = len(_VI_LETTERS.findall(text))
     if vi_marks >= 2 or (vi_marks == 1 and len(text) < 40):
         return "vi"
-    words = [w.lower() for w in _WORD.findall(_strip(text))]
+    words = [w.lower() for w in _WORD.findall(strip_accents(text))]
     if len(words) >= 2:
         hits = sum(1 for w in words if w in _VI_SYLLABLES)
         if hits >= 2 and hits / len(words) >= 0.5:

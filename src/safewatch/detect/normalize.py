@@ -81,12 +81,6 @@ def sanitize(text: str) -> str:
     return _INVISIBLE.sub("", text)
 
 
-def strip_accents(text: str) -> str:
-    """Vietnamese typed without diacritics: "không muốn sống" -> "khong muon song" (đ -> d)."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-
-
 _ASCII_HOMOGLYPHS = {k: v for k, v in HOMOGLYPHS.items() if k < 128}
 _RUN_OF_THREE = re.compile(r"(.)\1\1", re.DOTALL)
 

@@ -15,18 +15,13 @@ from dataclasses import dataclass
 import ahocorasick
 import regex
 
+from safewatch.detect.accents import strip_accents, stripped_form
 from safewatch.detect.base import LayerScores, Prepared
-from safewatch.detect.normalize import normalize, strip_accents
+from safewatch.detect.normalize import normalize
 from safewatch.policy import Policy
 from safewatch.verdict import Match
 
 _CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
-
-
-def stripped_form(text: str) -> str:
-    """`text` without diacritics when that keeps its length (so offsets still hold), else `text`."""
-    stripped = strip_accents(text)
-    return stripped if len(stripped) == len(text) else text
 
 
 def _compile_phrase(phrase: str, lang: str, *, stripped: bool) -> str:
@@ -124,7 +119,7 @@ class RulesLayer:
         # Decided on what the user typed: slang expansion may add diacritics ("ko" -> "không") to a text typed
         # without them.
         typed_without_accents = strip_accents(p.text) == p.text
-        stripped = stripped_form(p.normalized)
+        stripped = stripped_form(p.normalized, p.stripped)
         text = stripped if typed_without_accents else p.normalized
         automaton = self._automatons[typed_without_accents]
         if automaton is not None:

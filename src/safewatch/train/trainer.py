@@ -187,6 +187,7 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
     others = [r for r in rows if r.lang != "en"]
     sample = random.Random(seed).sample(english, min(E5_ENGLISH_SAMPLE, len(english)))
     plan = {"minilm": english, "e5": others + sorted(sample, key=lambda r: r.text)}
+    heads: dict[str, Head] = {}
     dev_scores: dict[str, list[np.ndarray]] = {}
     dev_labels: dict[str, list[np.ndarray]] = {}
     categories = list(policy.enabled_categories())
@@ -215,9 +216,12 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
             dev_labels.setdefault(category, []).append(y[dv])
             report.heads[encoder][category] = CategoryReport(int((y[tr] == 1).sum()), int((y[tr] == 0).sum()),
                                                              int((y[dv] == 1).sum()), None, None, None, 0.5)
-        head = Head(encoder, kept, categories, np.asarray(W), np.asarray(B), np.asarray(A), np.asarray(C),
-                    {"seed": seed, "rows": len(head_rows), "features": int(feats.shape[1])})
+        # float32, as saved: the semantic weight below is chosen with exactly the heads that ship.
+        f32 = np.float32
+        head = Head(encoder, kept, categories, np.asarray(W, f32), np.asarray(B, f32), np.asarray(A, f32),
+                    np.asarray(C, f32), {"seed": seed, "rows": len(head_rows), "features": int(feats.shape[1])})
         head.save((out_dir / f"heads-{encoder}.npz") if out_dir else head_path(encoder))
+        heads[encoder] = head
     for category in categories:
         if category not in dev_scores:
             continue
@@ -228,7 +232,6 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
             if category in head_report:
                 head_report[category].threshold = t
                 head_report[category].precision, head_report[category].recall, head_report[category].f1 = p, r, f
-    heads = {e: Head.load((out_dir / f"heads-{e}.npz") if out_dir else head_path(e)) for e in plan}
     report.semantic_weight = choose_semantic_weight(policy, report.thresholds, heads, rows, seed)
     if trained_policy_path is not None:
         write_trained_policy(report.thresholds, report.semantic_weight, trained_policy_path, seed)
