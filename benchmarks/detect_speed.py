@@ -23,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from safewatch import Detector  # noqa: E402
-from safewatch.detect.embed import E5Encoder, MiniLMEncoder  # noqa: E402
+from safewatch.detect.embed import ENCODERS, encoder_name_for  # noqa: E402
 from safewatch.paths import datasets_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +70,8 @@ def main() -> None:
 
     detector = Detector()
     detector.warm_up()
-    minilm, e5 = MiniLMEncoder(), E5Encoder()  # uncached encoders: the bare embedding call
+    # Uncached encoders: the bare embedding call of the encoder each language is routed to.
+    bare = {name: ENCODERS[name]() for name in {encoder_name_for(lang) for lang in ("en", "vi", "zh")}}
     rows = []
     en_texts = texts_for("en", args.n * args.rounds, max_len=args.max_len)
     for lang in ("en", "vi", "zh"):
@@ -78,7 +79,7 @@ def main() -> None:
         per_round_cascade, per_round_embed, p95s = [], [], []
         for r in range(args.rounds):
             chunk = texts[r * args.n : (r + 1) * args.n] or texts[: args.n]
-            encoder = minilm if lang == "en" else e5
+            encoder = bare[encoder_name_for(lang)]
             emb = time_each(lambda t, enc=encoder: enc.encode([t]), chunk)
             casc = time_each(detector.check, chunk)
             per_round_cascade.append(statistics.median(casc))

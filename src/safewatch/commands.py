@@ -157,9 +157,10 @@ def _compare_heads(tmp: Path) -> list[str]:
     import numpy as np
 
     from safewatch.detect.classifier import Head, head_path
+    from safewatch.detect.embed import ENCODERS
 
     problems = []
-    for encoder in ("minilm", "e5"):
+    for encoder in ENCODERS:
         shipped, fresh = head_path(encoder), tmp / f"heads-{encoder}.npz"
         if not shipped.exists() or not fresh.exists():
             problems.append(f"{encoder}: head missing ({shipped if not shipped.exists() else fresh})")

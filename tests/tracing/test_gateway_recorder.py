@@ -44,3 +44,9 @@ def test_record_gateway_stores_a_trace_with_a_generation_and_blocked_tag(app_key
     assert gen["type"] == "GENERATION" and gen["model"] == "gpt-4o-mini" and gen["level"] == "WARNING"
     assert gen["usageDetails"]["input"] == 5
     assert gen["metadata"]["verdicts"]["input"]["action"] == "block"
+    # The gateway's verdicts become the trace's safety scores and tags directly (no auto-scorer run here).
+    assert {"unsafe", "self-harm_violation", "high_risk"} <= set(trace["tags"])
+    scores = {(s["name"], s.get("observationId")): s for s in trace["scores"]}
+    assert scores[("safety.overall", None)]["value"] == pytest.approx(0.93)
+    assert scores[("safety.category", None)]["stringValue"] == "self-harm"
+    assert scores[("safety.flagged", None)]["value"] == 1.0

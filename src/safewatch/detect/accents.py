@@ -7,6 +7,8 @@ import unicodedata
 
 def strip_accents(text: str) -> str:
     """Vietnamese typed without diacritics: "không muốn sống" -> "khong muon song" (đ -> d)."""
+    if text.isascii():  # the hot path: nothing to strip
+        return text
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
 

@@ -1,6 +1,6 @@
 """Trained multi-label heads over sentence embeddings and exemplar similarities.
 
-One head per encoder (`heads-minilm.npz`, `heads-e5.npz`), built by `safewatch train` and shipped as package
+One head per encoder (`heads-minilm.npz`, `heads-e5.npz`, `heads-use.npz`), built by `safewatch train` and shipped as package
 data. A head is, per category, a logistic regression over [embedding ⊕ similarity to each category's exemplars ⊕
 similarity to the benign look-alikes], with Platt scaling fitted on a dev split so its output is a probability.
 Inference is a matrix product in numpy: no scikit-learn at run time.
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from safewatch.detect.base import LayerScores, Prepared
+from safewatch.detect.embed import ENCODERS
 from safewatch.detect.semantic import SemanticLayer
 from safewatch.paths import DATA_DIR
 
@@ -77,7 +78,7 @@ class ClassifierLayer:
         self.semantic = semantic
         if heads is None:
             heads = {}
-            for encoder in ("minilm", "e5"):
+            for encoder in ENCODERS:
                 path = head_path(encoder)
                 if path.exists():
                     heads[encoder] = Head.load(path)

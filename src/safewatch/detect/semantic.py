@@ -17,16 +17,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from safewatch.detect.base import LayerScores, Prepared
-from safewatch.detect.embed import EncoderPool
+from safewatch.detect.embed import EXEMPLAR_LANGUAGES, EncoderPool
 from safewatch.paths import model_cache_dir
 from safewatch.policy import Policy
 from safewatch.verdict import Match
 
 # (similarity at which the score starts to rise, similarity at which it reaches 1) per encoder.
-SCORE_BAND = {"minilm": (0.40, 0.70), "e5": (0.88, 0.95)}
+SCORE_BAND = {"minilm": (0.40, 0.70), "e5": (0.88, 0.95), "use": (0.40, 0.70)}
 # How fast a closer benign look-alike cancels the score: zero once the benign exemplar is 1/scale closer.
 # e5's cosines are compressed into a narrow band, so its margins are several times smaller than MiniLM's.
-BENIGN_MARGIN_SCALE = {"minilm": 10.0, "e5": 40.0}
+# USE's cosines spread like MiniLM's (reference/offline-models.md: the same pairs score within 0.03), so it
+# takes MiniLM's band and scale.
+BENIGN_MARGIN_SCALE = {"minilm": 10.0, "e5": 40.0, "use": 10.0}
 TOP_K = 2
 
 
@@ -44,14 +46,14 @@ class ExemplarIndex:
 
 
 def _exemplars_for(policy: Policy, encoder: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """English-only MiniLM gets the English exemplars; the multilingual encoder gets every language."""
+    """Each encoder gets the exemplars in the languages it understands (e5: every language)."""
+    langs = EXEMPLAR_LANGUAGES.get(encoder)
     pairs: list[tuple[str, str]] = []
     for category, cat in policy.enabled_categories().items():
         for lang, texts in cat.exemplars.items():
-            if encoder == "minilm" and lang != "en":
-                continue
-            pairs.extend((category, t) for t in texts)
-    benign = [t for lang, ts in policy.benign_exemplars.items() if encoder != "minilm" or lang == "en" for t in ts]
+            if langs is None or lang in langs:
+                pairs.extend((category, t) for t in texts)
+    benign = [t for lang, ts in policy.benign_exemplars.items() if langs is None or lang in langs for t in ts]
     return pairs, benign
 
 
@@ -149,12 +151,13 @@ class SemanticLayer:
             per_cat, best, benign = self.similarities_for([batch[i] for i in rows], encoder)
             lo, hi = SCORE_BAND[encoder]
             idx = self.index(encoder)
+            sims, benigns = per_cat.tolist(), benign.tolist()  # plain floats: this loop runs per category
             for j, i in enumerate(rows):
                 for c, category in enumerate(idx.categories):
-                    sim = float(per_cat[j, c])
+                    sim = sims[j][c]
                     # A benign look-alike closer than the category's exemplars pulls the score down.
-                    margin = sim - float(benign[j])
-                    score = float(np.clip((sim - lo) / (hi - lo), 0.0, 1.0))
+                    margin = sim - benigns[j]
+                    score = min(max((sim - lo) / (hi - lo), 0.0), 1.0)
                     if margin < 0:
                         score *= max(0.0, 1.0 + margin * BENIGN_MARGIN_SCALE[encoder])
                     if score > 0.05:

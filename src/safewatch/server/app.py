@@ -35,12 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "OK", "version": safewatch.__version__}
 
-    from safewatch import tracing
+    from safewatch import gateway, tracing
 
-    tracing.install(app)
-    from safewatch import gateway
-
+    # Starlette matches routes in order: the gateway's hot routes go first, ahead of the many tracing routes.
     gateway.install(app)
+    tracing.install(app)
     return app
 
 

@@ -48,7 +48,7 @@ class _Entity:
 
 
 @dataclass
-class _Assessment:
+class Assessment:
     overall: float
     flagged: bool
     categories: list[str]
@@ -174,7 +174,7 @@ class AutoScorer:
             rows = []
             for entity, a in zip(entities, assessments, strict=True):
                 if a is not None:
-                    rows.extend(self._score_rows(entity, a, now))
+                    rows.extend(score_rows(entity.project_id, entity.trace_id, entity.observation_id, entity.environment, a, now))
             upsert(s, Score.__table__, rows, ["project_id", "id"])
             self._retag(s, {(e.project_id, e.trace_id) for e in entities}, now)
             for part in chunks([j.job_id for j in jobs]):
@@ -203,7 +203,7 @@ class AutoScorer:
                                            extract_text(o.input), extract_text(o.output)))
         return out
 
-    def _assess(self, entities: list[_Entity]) -> list[_Assessment | None]:
+    def _assess(self, entities: list[_Entity]) -> list[Assessment | None]:
         verdicts: dict[tuple[int, str], Verdict] = {}
         for role in ("input", "output"):
             idx = [i for i, e in enumerate(entities) if getattr(e, f"{role}_text")]
@@ -211,29 +211,11 @@ class AutoScorer:
                 texts = [getattr(entities[i], f"{role}_text") for i in idx]
                 for i, v in zip(idx, self.detector.check_batch(texts, role=role), strict=True):
                     verdicts[(i, role)] = v
-        out: list[_Assessment | None] = []
+        out: list[Assessment | None] = []
         for i in range(len(entities)):
             parts = {role: verdicts[(i, role)] for role in ("input", "output") if (i, role) in verdicts}
-            out.append(_combine(parts) if parts else None)
+            out.append(assess_verdicts(parts) if parts else None)
         return out
-
-    @staticmethod
-    def _score_rows(e: _Entity, a: _Assessment, now) -> list[dict[str, Any]]:
-        base = {"project_id": e.project_id, "trace_id": e.trace_id, "observation_id": e.observation_id,
-                "session_id": None, "source": "EVAL", "config_id": None, "author_user_id": None,
-                "environment": e.environment or "default", "timestamp": now, "created_at": now, "updated_at": now,
-                "comment": f"action={a.action}" + (f" top={a.top}" if a.top else "")}
-        meta = {"categories": a.categories, "action": a.action, **a.details}
-
-        def row(name: str, data_type: str, value: float | None, string_value: str | None) -> dict[str, Any]:
-            return {**base, "id": score_id(e.project_id, e.trace_id, e.observation_id, name), "name": name,
-                    "data_type": data_type, "value": value, "string_value": string_value, "metadata": meta}
-
-        return [
-            row(SCORE_OVERALL, "NUMERIC", round(a.overall, 6), None),
-            row(SCORE_FLAGGED, "BOOLEAN", 1.0 if a.flagged else 0.0, "True" if a.flagged else "False"),
-            row(SCORE_CATEGORY, "CATEGORICAL", None, a.top or "none"),
-        ]
 
     @staticmethod
     def _retag(s, traces: set[tuple[str, str]], now) -> None:
@@ -261,7 +243,28 @@ class AutoScorer:
                           .values(updated_at=now))
 
 
-def _combine(parts: dict[str, Verdict]) -> _Assessment:
+def score_rows(project_id: str, trace_id: str, observation_id: str | None, environment: str | None,
+               a: Assessment, now) -> list[dict[str, Any]]:
+    """The `safety.*` score rows of one trace or observation (ids stable per entity and name)."""
+    base = {"project_id": project_id, "trace_id": trace_id, "observation_id": observation_id,
+            "session_id": None, "source": "EVAL", "config_id": None, "author_user_id": None,
+            "environment": environment or "default", "timestamp": now, "created_at": now, "updated_at": now,
+            "comment": f"action={a.action}" + (f" top={a.top}" if a.top else "")}
+    meta = {"categories": a.categories, "action": a.action, **a.details}
+
+    def row(name: str, data_type: str, value: float | None, string_value: str | None) -> dict[str, Any]:
+        return {**base, "id": score_id(project_id, trace_id, observation_id, name), "name": name,
+                "data_type": data_type, "value": value, "string_value": string_value, "metadata": meta}
+
+    return [
+        row(SCORE_OVERALL, "NUMERIC", round(a.overall, 6), None),
+        row(SCORE_FLAGGED, "BOOLEAN", 1.0 if a.flagged else 0.0, "True" if a.flagged else "False"),
+        row(SCORE_CATEGORY, "CATEGORICAL", None, a.top or "none"),
+    ]
+
+
+def assess_verdicts(parts: dict[str, Verdict]) -> Assessment:
+    """One assessment from the input and/or output verdicts of an entity."""
     overall = max(v.overall_score for v in parts.values())
     categories = sorted({c for v in parts.values() for c in v.flagged_categories})
     scores: dict[str, float] = {}
@@ -274,5 +277,5 @@ def _combine(parts: dict[str, Verdict]) -> _Assessment:
                       "categories": v.flagged_categories, "language": v.language, "decided_by": v.decided_by,
                       "policy_version": v.policy_version}
                for role, v in parts.items()}
-    return _Assessment(overall, bool(categories) or any(v.flagged for v in parts.values()), categories, top, action,
+    return Assessment(overall, bool(categories) or any(v.flagged for v in parts.values()), categories, top, action,
                        details)

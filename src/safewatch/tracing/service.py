@@ -7,11 +7,13 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
+from starlette.concurrency import run_in_threadpool
+
 from safewatch.tracing.committer import GroupCommitter
 from safewatch.tracing.events import Change, normalize_usage
-from safewatch.tracing.scoring import AutoScorer
-from safewatch.tracing.tags import BLOCKED_INPUT, BLOCKED_OUTPUT
-from safewatch.tracing.writer import IngestionWriter, WriteResult
+from safewatch.tracing.scoring import AutoScorer, assess_verdicts, score_rows
+from safewatch.tracing.tags import BLOCKED_INPUT, BLOCKED_OUTPUT, safety_tags
+from safewatch.tracing.writer import IngestionWriter, NewTrace, WriteResult
 from safewatch.verdict import Verdict
 
 log = logging.getLogger("safewatch.tracing")
@@ -19,13 +21,14 @@ log = logging.getLogger("safewatch.tracing")
 
 class TracingService:
     def __init__(self, writer: IngestionWriter, scorer: AutoScorer | None, *, gateway_queue_size: int = 10_000,
-                 gateway_batch: int = 200) -> None:
+                 gateway_batch: int = 200, gateway_linger_s: float = 0.1) -> None:
         self.writer = writer
         self.committer = GroupCommitter(writer)
         self.scorer = scorer
         self._gateway_queue_size = gateway_queue_size
         self._gateway_batch = gateway_batch
-        self._gateway: asyncio.Queue[tuple[str, list[Change]]] | None = None
+        self._gateway_linger_s = gateway_linger_s
+        self._gateway: asyncio.Queue[NewTrace] | None = None
         self._flusher: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -72,52 +75,60 @@ class TracingService:
     ) -> str:
         """Queue a trace with one GENERATION for a gateway request and return its id at once.
 
-        Writes are batched by a background task; when its queue is full the caller waits for room rather
-        than the trace being dropped.
+        The gateway already has the verdicts, so the trace's `safety.*` scores and tags are written with it
+        instead of being recomputed by the auto-scorer. Writes are batched by a background task that waits
+        up to `gateway_linger_s` for company, so even sequential traffic shares transactions; when its queue
+        is full the caller waits for room rather than the trace being dropped.
         """
         trace_id = uuid.uuid4().hex
+        obs_id = f"{trace_id}-gen"
         now = datetime.now(UTC).replace(tzinfo=None)
-        start = now.timestamp() - latency_ms / 1000
-        started = datetime.fromtimestamp(start, UTC).replace(tzinfo=None)
-        verdicts = {k: v.to_dict() for k, v in (("input", input_verdict), ("output", output_verdict)) if v is not None}
+        started = datetime.fromtimestamp(now.timestamp() - latency_ms / 1000, UTC).replace(tzinfo=None)
+        parts = {k: v for k, v in (("input", input_verdict), ("output", output_verdict)) if v is not None}
+        verdicts = {k: v.to_dict() for k, v in parts.items()}
         meta = {**(metadata or {}), "source": "safewatch-gateway"}
         if verdicts:
             meta["gateway_verdicts"] = {k: {"action": v["action"], "flagged": v["flagged"],
                                             "overall_score": v["overall_score"]} for k, v in verdicts.items()}
         tags = [t for t, on in ((BLOCKED_INPUT, blocked == "input"), (BLOCKED_OUTPUT, blocked == "output")) if on]
-        trace = Change(f"gw-{trace_id}-t", "trace", trace_id, now, False, {
-            "timestamp": started, "name": name, "user_id": user_id, "session_id": session_id, "input": input,
-            "output": output, "meta": meta, "environment": "default"}, tags)
+        scores: list[dict] = []
+        if parts:
+            assessment = assess_verdicts(parts)
+            tags.extend(safety_tags(assessment.overall, assessment.categories))
+            # Trace-level only: the trace and its one generation hold the same texts.
+            scores = score_rows(project_id, trace_id, None, "default", assessment, now)
         usage_details, _ = normalize_usage(usage, None)
-        generation = Change(f"gw-{trace_id}-g", "observation", f"{trace_id}-gen", now, False, {
-            "trace_id": trace_id, "type": "GENERATION", "name": name, "start_time": started, "end_time": now,
-            "input": input, "output": output, "model": model, "usage": usage_details or None,
-            "level": "WARNING" if blocked else "DEFAULT",
-            "status_message": f"blocked {blocked}" if blocked else None, "environment": "default",
-            "meta": {"blocked": blocked, "verdicts": verdicts} if verdicts or blocked else None})
-        item = (project_id, [trace, generation])
+        record = NewTrace(
+            project_id,
+            trace={"id": trace_id, "timestamp": started, "name": name, "user_id": user_id, "session_id": session_id,
+                   "input": input, "output": output, "meta": meta, "environment": "default"},
+            observations=[{
+                "id": obs_id, "trace_id": trace_id, "type": "GENERATION", "name": name, "start_time": started,
+                "end_time": now, "input": input, "output": output, "model": model,
+                "usage": usage_details or None, "level": "WARNING" if blocked else "DEFAULT",
+                "status_message": f"blocked {blocked}" if blocked else None, "environment": "default",
+                "meta": {"blocked": blocked, "verdicts": verdicts} if verdicts or blocked else None}],
+            scores=scores, tags=tags)
         if self._gateway is None:  # not started (e.g. used outside the app lifespan): write directly
-            await self.ingest(*item)
+            await run_in_threadpool(self.writer.insert_new, [record])
         else:
-            await self._gateway.put(item)
+            await self._gateway.put(record)
         return trace_id
 
     async def _flush_gateway(self) -> None:
         while True:
             first = await self._gateway.get()
-            items = [first]
-            while len(items) < self._gateway_batch:
+            if self._gateway.qsize() + 1 < self._gateway_batch:
+                await asyncio.sleep(self._gateway_linger_s)
+            records = [first]
+            while len(records) < self._gateway_batch:
                 try:
-                    items.append(self._gateway.get_nowait())
+                    records.append(self._gateway.get_nowait())
                 except asyncio.QueueEmpty:
                     break
-            by_project: dict[str, list[Change]] = {}
-            for project_id, changes in items:
-                by_project.setdefault(project_id, []).extend(changes)
-            for project_id, changes in by_project.items():
-                try:
-                    await self.ingest(project_id, changes)
-                except Exception:
-                    log.exception("could not store %d gateway trace events", len(changes))
-            for _ in items:
+            try:
+                await run_in_threadpool(self.writer.insert_new, records)
+            except Exception:
+                log.exception("could not store %d gateway traces", len(records))
+            for _ in records:
                 self._gateway.task_done()

@@ -44,6 +44,8 @@ _IMMUTABLE = {
 }
 _TABLES = {"trace": TRACES, "observation": OBSERVATIONS, "score": SCORES}
 _TEXT_FIELDS = ("input", "output")
+# Every column of each table, NULL: the starting row of an entity written whole.
+_EMPTY_ROWS = {kind: dict.fromkeys(c.name for c in table.columns) for kind, table in _TABLES.items()}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,18 @@ class JobRef:
     project_id: str
     trace_id: str
     observation_id: str | None
+
+
+@dataclass
+class NewTrace:
+    """A trace that safewatch writes whole itself (the gateway's): its ids are fresh, so nothing to merge or
+    deduplicate. Row dicts use attribute names (`meta`, not `metadata`); absent fields are stored as NULL."""
+
+    project_id: str
+    trace: dict[str, Any]
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -89,6 +103,37 @@ class IngestionWriter:
             return [WriteResult() for _ in items]
         with self.db.writing() as s:
             return [self._apply(s, project_id, changes, source) for project_id, changes, source in items]
+
+    def insert_new(self, records: list[NewTrace]) -> None:
+        """Insert whole new traces in one transaction: plain inserts, none of the ingestion path's lookups."""
+        if not records:
+            return
+        now = utcnow()
+        rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in _TABLES}
+        tags: list[dict[str, Any]] = []
+        sessions: dict[tuple[str, str], dict[str, Any]] = {}
+        for record in records:
+            entities = [("trace", record.trace), *(("observation", o) for o in record.observations),
+                        *(("score", sc) for sc in record.scores)]
+            for kind, fields in entities:
+                row = {**_EMPTY_ROWS[kind], **_to_columns(fields), "project_id": record.project_id,
+                       "created_at": now, "updated_at": now}
+                if self.redact is not None and kind != "score":
+                    for name in _TEXT_FIELDS:
+                        if row[name] is not None:
+                            row[name] = self.redact(row[name])
+                rows[kind].append(row)
+            trace_id = record.trace["id"]
+            tags.extend({"project_id": record.project_id, "trace_id": trace_id, "tag": t} for t in sorted(set(record.tags)))
+            if record.trace.get("session_id"):
+                key = (record.project_id, record.trace["session_id"])
+                sessions[key] = {"project_id": key[0], "id": key[1],
+                                 "environment": record.trace.get("environment"), "created_at": now}
+        with self.db.writing() as s:
+            for kind, table in _TABLES.items():
+                insert_ignore(s, table, rows[kind], ["project_id", "id"])
+            insert_ignore(s, TraceTag.__table__, tags, ["project_id", "trace_id", "tag"])
+            insert_ignore(s, TraceSession.__table__, list(sessions.values()), ["project_id", "id"])
 
     def _apply(self, s: Session, project_id: str, changes: list[Change], score_source: str | None) -> WriteResult:
         result = WriteResult()

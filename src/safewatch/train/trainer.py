@@ -1,6 +1,7 @@
 """Fit, calibrate and threshold the classifier heads, reproducibly.
 
-Per encoder (MiniLM for English, e5 for every other language plus an English sample), per category: a
+Per encoder (MiniLM for English; USE for Chinese and e5 for every other language, each plus an English
+sample), per category: a
 class-balanced logistic regression on a seeded 85% of the training rows, Platt scaling fitted on the other 15%
 (the dev split), and a threshold per category chosen on the dev split's calibrated scores. Evaluation splits are
 never read (see `train.data`).
@@ -18,6 +19,7 @@ import numpy as np
 import yaml
 
 from safewatch.detect.classifier import Head, build_features, head_path
+from safewatch.detect.embed import ENCODERS, encoder_name_for
 from safewatch.paths import PACKAGE_DIR, model_cache_dir
 from safewatch.policy import Policy, load_policy
 from safewatch.taxonomy import PARENT
@@ -26,7 +28,7 @@ from safewatch.train.data import TrainRow, dedupe, load_corpus, load_public
 TRAINED_POLICY = PACKAGE_DIR / "policy" / "default" / "trained.yaml"
 DEV_FRACTION = 0.15
 MIN_POSITIVES = 12
-E5_ENGLISH_SAMPLE = 3000
+MULTILINGUAL_ENGLISH_SAMPLE = 3000
 # The dev split is mostly social-media text, rarer in chatbot traffic than everyday requests: below 0.45 the
 # F1-optimal threshold buys dev recall with false positives on ordinary messages.
 THRESHOLD_RANGE = (0.45, 0.85)
@@ -69,7 +71,9 @@ def labels_for(rows: list[TrainRow], category: str) -> np.ndarray:
     y = np.zeros(len(rows), dtype=np.int8)
     for i, r in enumerate(rows):
         cats = set(r.categories)
-        if category in cats or cats & children:
+        if category in r.unknown:
+            y[i] = -1
+        elif category in cats or cats & children:
             y[i] = 1
         elif r.flagged and not cats:
             y[i] = -1
@@ -113,6 +117,7 @@ def embed_rows(cascade, rows: list[TrainRow], encoder: str, progress) -> np.ndar
 
     cache = EmbeddingCache(encoder)
     prepared = [prepare(r.text) for r in rows]
+    # What the cascade feeds each encoder: MiniLM reads the normalized text, the multilingual ones the original.
     texts = [p.normalized if encoder == "minilm" else p.text for p in prepared]
     keys = [cache.key(t) for t in texts]
     # Sorted by length: a batch is padded to its longest text, so similar lengths waste the least work.
@@ -185,8 +190,17 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
     report = TrainReport(seed=seed)
     english = [r for r in rows if r.lang == "en"]
     others = [r for r in rows if r.lang != "en"]
-    sample = random.Random(seed).sample(english, min(E5_ENGLISH_SAMPLE, len(english)))
-    plan = {"minilm": english, "e5": others + sorted(sample, key=lambda r: r.text)}
+    sample = random.Random(seed).sample(english, min(MULTILINGUAL_ENGLISH_SAMPLE, len(english)))
+    # Each multilingual encoder also sees an English sample: it shares one space across languages, and the
+    # English data covers categories the other languages have little of.
+    sample = sorted(sample, key=lambda r: r.text)
+    plan = {encoder: [] for encoder in ENCODERS}
+    plan["minilm"] = english
+    for r in others:
+        plan[encoder_name_for(r.lang)].append(r)
+    for encoder in plan:
+        if encoder != "minilm":
+            plan[encoder] += sample
     heads: dict[str, Head] = {}
     dev_scores: dict[str, list[np.ndarray]] = {}
     dev_labels: dict[str, list[np.ndarray]] = {}

@@ -1,0 +1,38 @@
+"""The encoders the cascade routes each language to, and what that routing relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from safewatch.detect.embed import ENCODERS, encoder_name_for, shared_pool
+from safewatch.detect.normalize import prepare
+
+
+def test_each_language_goes_to_the_encoder_that_understands_it():
+    assert encoder_name_for("en") == "minilm"
+    assert encoder_name_for("zh") == "use"
+    assert encoder_name_for("vi") == "e5"
+    assert encoder_name_for("other") == "e5"
+    assert set(ENCODERS) == {"minilm", "use", "e5"}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_encoders_give_unit_vectors_of_their_dimension(name):
+    enc = shared_pool().get(name)
+    vecs = enc.encode(["hello there", "xin chào", "你好", ""])
+    assert vecs.shape == (4, enc.dim) and vecs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vecs[:3], axis=1), 1.0, atol=1e-4)
+    assert enc.encode([]).shape == (0, enc.dim)
+
+
+def test_use_maps_chinese_onto_english_meaning():
+    """Why Chinese goes to USE: a suicidal sentence in Chinese sits next to its English meaning, not next to the
+    English look-alike about killing a process."""
+    use = shared_pool().get("use")
+    zh, meaning, lookalike = use.encode(["我想自杀", "I want to kill myself", "how do I kill a python process"])
+    assert float(zh @ meaning) > float(zh @ lookalike) + 0.2
+
+
+def test_chinese_text_is_detected_as_chinese():
+    assert prepare("我不想活了，活着太累").language == "zh"
