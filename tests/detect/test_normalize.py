@@ -55,6 +55,14 @@ def test_vietnamese_slang_and_accents():
         ("我不想活了", "zh"),
         ("Привет, как дела?", "other"),
         ("", "en"),
+        # Vietnamese typed without diacritics, beyond the frequent-syllable list: recognised by syllable shape.
+        ("thang hang xom tranh chap dat dai voi nha toi", "vi"),
+        # French/Spanish-shared marks only, English words mixed in.
+        ("chatbot là gì, nên học framework nào trước", "vi"),
+        # English that happens to be made of short syllables stays English.
+        ("can you ping me when the bot is up", "en"),
+        ("where is the train station", "en"),
+        ("où est la gare, je voudrais un café", "en"),
     ],
 )
 def test_language_detection(text, lang):

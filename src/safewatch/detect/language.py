@@ -23,8 +23,32 @@ _VI_SYLLABLES = frozenset(
     "ae mn ntn j nhanh nhat cach rieng ca si sdt cccd chem dit lon cho ba me bo ong troi oi khi nao "
     "duoc khoc buon met chan ghe tien lay giup voi tim hieu moi tren duoi sau truoc xin cam on".split()
 )
+# A Vietnamese syllable typed without diacritics: an initial from Vietnamese's closed set, a vowel nucleus and a
+# final from its closed set ("nguoi", "khong", "truoc"). Most English words break the pattern (finals like r, s,
+# d, l, consonant clusters like "str", "bl"); the short ones that fit are common English words, excluded below.
+_VI_SHAPE = re.compile(r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?"
+                       r"(?:uye|uya|uyu|uoi|uou|oai|oay|uay|ieu|yeu|ai|ao|au|ay|eo|eu|ia|iu|oa|oe|oi|ua|ue|ui|uy|uo|ie|"
+                       r"[aeiouy])(?:ch|ng|nh|[cmnpt])?")
+_ENGLISH_FITS = frozenset(
+    "a i o u y an in on to it at up me my he we be do go no so the then than them they you your yo oh ah "
+    "am can man men ten ton tin tan pan pen pin pot pat pit cat cut cot hat hit hot hut mat met not nut "
+    "ma pa mom dad hi he she the tho thy key bay day may pay say way boy toy guy buy bit but bet get got "
+    "let lot net nap map cap cup tip top tap kit kid kin king sing ring thing bring thin think chin chat "
+    "chap chip chop china much such rich each teach reach beach peach coach thank bank tank rank "
+    "sang song long ping pong bang gang hang hung sung rung lung thong tong dong ding ming "
+    "vote note mute cute huge rage page sage wage cage cite mine nine line pine vine dine "
+    "time tim kim jim tom tony toni game came same name take make cake lake bake sake".split()
+)
 _NON_LATIN_LETTER = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff]", re.UNICODE)
 _WORD = re.compile(r"[a-zA-Z]+")
+_ACCENTED_WORD = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]+")
+
+
+def _looks_unaccented_vietnamese(words: list[str]) -> bool:
+    """Nearly every word has the shape of a Vietnamese syllable, and enough of them are not English words."""
+    shaped = [w for w in words if _VI_SHAPE.fullmatch(w)]
+    telling = [w for w in shaped if w not in _ENGLISH_FITS]
+    return len(words) >= 3 and len(shaped) >= 0.8 * len(words) and len(telling) >= max(2, 0.4 * len(words))
 
 
 def detect_language(text: str) -> str:
@@ -39,10 +63,17 @@ def detect_language(text: str) -> str:
     vi_marks = len(_VI_LETTERS.findall(text))
     if vi_marks >= 2 or (vi_marks == 1 and len(text) < 40):
         return "vi"
+    # Diacritics shared with French or Spanish ("là", "gì", "phòng"): Vietnamese when several accented words
+    # have the shape of Vietnamese syllables (English words mixed in or not).
+    accented = [w for w in _ACCENTED_WORD.findall(text) if not w.isascii()]
+    if sum(1 for w in accented if _VI_SHAPE.fullmatch(strip_accents(w).lower())) >= 3:
+        return "vi"
     words = [w.lower() for w in _WORD.findall(strip_accents(text))]
     if len(words) >= 2:
         hits = sum(1 for w in words if w in _VI_SYLLABLES)
         if hits >= 2 and hits / len(words) >= 0.5:
+            return "vi"
+        if _looks_unaccented_vietnamese(words):
             return "vi"
     non_latin = len(_NON_LATIN_LETTER.findall(text))
     if non_latin and non_latin / max(sum(1 for c in text if c.isalpha()), 1) > 0.3:

@@ -29,9 +29,10 @@ TRAINED_POLICY = PACKAGE_DIR / "policy" / "default" / "trained.yaml"
 DEV_FRACTION = 0.15
 MIN_POSITIVES = 12
 MULTILINGUAL_ENGLISH_SAMPLE = 3000
-# The dev split is mostly social-media text, rarer in chatbot traffic than everyday requests: below 0.45 the
-# F1-optimal threshold buys dev recall with false positives on ordinary messages.
-THRESHOLD_RANGE = (0.45, 0.85)
+# Never below 0.5, the Bayes decision for a calibrated probability ("more likely unsafe than not"): the dev split
+# is far richer in unsafe text than chatbot traffic, so a lower F1-optimal threshold there buys dev recall with
+# false positives on ordinary messages (0.45 flagged "Streaming along nicely, thank you for asking." as sexual).
+THRESHOLD_RANGE = (0.5, 0.85)
 
 
 @dataclass
