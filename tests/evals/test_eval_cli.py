@@ -63,6 +63,12 @@ def test_split_and_limit(fake_detector, toy_jsonl: Path):
     assert json.loads(res.stdout)["datasets"]["toy"]["rows"] == 3
 
 
+def test_a_split_the_file_lacks_warns_and_names_the_splits_it_has(fake_detector, toy_jsonl: Path):
+    res = run(str(toy_jsonl), "--json", "--no-progress", "--split", "dev")
+    assert res.exit_code == 0 and json.loads(res.stdout)["datasets"]["toy"]["rows"] == 0
+    assert "no rows selected in split dev" in res.stderr and "its splits:" in res.stderr
+
+
 def test_role_option(fake_detector, toy_jsonl: Path):
     assert run(str(toy_jsonl), "--no-progress", "--role", "output").exit_code == 0
     assert {role for _, role in fake_detector.calls} == {"output"}

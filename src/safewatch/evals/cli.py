@@ -126,8 +126,10 @@ def eval_command(
     try:
         for spec in datasets:
             path = resolve_dataset(spec)
-            rows = select(read_rows(path), splits=splits, limit=limit, seed=seed)
-            loaded.append((_unique(dataset_name(path), taken), path, rows))
+            every = read_rows(path)
+            rows = select(every, splits=splits, limit=limit, seed=seed)
+            present = sorted({r.split or "(none)" for r in every})
+            loaded.append((_unique(dataset_name(path), taken), path, rows, present))
     except DatasetError as exc:
         raise _fail(str(exc)) from exc
     if report is not None:
@@ -146,9 +148,11 @@ def eval_command(
 
     err = Console(stderr=True)
     results: list[EvalResult] = []
-    for name, path, rows in loaded:
+    for name, path, rows, present in loaded:
         if not rows:
-            err.print(f"[yellow]warning:[/yellow] {escape(name)}: no rows selected", highlight=False)
+            wanted = f" in split {', '.join(sorted(splits))}" if splits else ""
+            err.print(f"[yellow]warning:[/yellow] {escape(name)}: no rows selected{escape(wanted)} (its splits: "
+                      f"{escape(', '.join(present))})", highlight=False)
         result = evaluate(detector, rows, batch_size=batch_size, progress=not no_progress, role=role.value, name=name)
         result.meta.update(path=str(path), splits=sorted(splits) if splits else None, limit=limit)
         results.append(result)
