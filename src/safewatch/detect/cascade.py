@@ -80,7 +80,7 @@ class Cascade:
         for p in batch:
             groups.setdefault(encoder_name_for(p.language), []).append(p)
         for name, ps in groups.items():
-            vecs = self.encoders.get(name).encode([_model_text(p) for p in ps])
+            vecs = self.encoders.get(name).encode([model_text(p, name) for p in ps])
             for p, v in zip(ps, vecs, strict=True):
                 p.embedding, p.encoder = v, name
 
@@ -134,9 +134,8 @@ class Cascade:
         )
 
 
-def _model_text(p: Prepared) -> str:
-    """What the encoder reads: the normalized text (slang expanded, look-alikes folded), case kept out.
-
-    For Chinese and Vietnamese the sanitized original keeps more of what the multilingual model learned from.
-    """
-    return p.normalized if p.language == "en" else p.text
+def model_text(p: Prepared, encoder: str) -> str:
+    """What an encoder reads (here and in training): English-only MiniLM the normalized text (slang expanded,
+    look-alikes folded, case kept out); the multilingual encoders the sanitized original, which keeps more of
+    what they learned from."""
+    return p.normalized if encoder == "minilm" else p.text

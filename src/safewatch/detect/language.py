@@ -39,23 +39,21 @@ _ENGLISH_FITS = frozenset(
     "vote note mute cute huge rage page sage wage cage cite mine nine line pine vine dine "
     "time tim kim jim tom tony toni game came same name take make cake lake bake sake".split()
 )
-# Function words of the other big Latin-script languages (none of them an English word): a German or Spanish
-# message read by English-only MiniLM is noise, so such text takes the multilingual path ("other").
+# Function words of the other big Latin-script languages, none of them an English word or chat spelling ("die",
+# "was", "son", "la", "yo" are left out): a German or Spanish message read by English-only MiniLM is noise, so
+# such text takes the multilingual path ("other").
 _OTHER_LATIN_WORDS = frozenset(
     # German
-    "der die das und ist nicht ich du sie wir ihr ein eine einen dem den des mit auf fuer für von zu sich "
-    "auch nach wie aber oder wenn dass was wer wo warum kann können sind habe hast hat wird werden alle "
-    "vergiss ignoriere bitte jetzt nun mir mich dir dich uns ihnen sein seine meine deine keine nur noch "
+    "der das und ist nicht ich du sie wir ihr ein eine einen auf fuer für von zu sich auch nach wie aber oder "
+    "wenn dass wer wo warum kann können sind habe hast hat wird werden alle vergiss ignoriere bitte jetzt mir "
+    "mich dich uns ihnen sein seine meine deine keine nur noch "
     # French
-    "le la les des du une est et pas je tu il elle nous vous ils sont avec pour dans sur qui que quoi "
-    "mais ou où très tout tous cette ces mon ton son ma ta sa mes tes ses oublie ignore moi toi "
+    "les une est je elle nous vous ils sont avec pour dans qui que quoi mais ou où très tous cette ces mon mes "
+    "tes ses oublie moi toi "
     # Spanish, Portuguese, Italian
-    "el los las del por para con una uno es y pero como qué que muy todo todos esta este eso yo tú usted "
-    "ellos somos olvida ignora ahora não sim você com uma os também il lo gli della delle sono non che "
-    "più anche questo questa tutto tutti io noi voi loro".split()
-) - frozenset(  # also English words or chat spellings
-    "a i in on is it an to as at be by do go he me my no of or so up us we was die den dem la le son ma sa y con "
-    "lo non ton ta tout pas yo ignore nun dir mit para uno tu es el il os io sim des et sur".split())
+    "los las del por una pero como qué muy todo todos esta este eso tú usted ellos somos olvida ignora ahora "
+    "não você com uma também gli della delle sono che più anche questo questa tutto tutti noi voi loro".split()
+)
 _NON_LATIN_LETTER = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff]", re.UNICODE)
 _WORD = re.compile(r"[a-zA-Z]+")
 _ACCENTED_WORD = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]+")
@@ -82,7 +80,8 @@ def detect_language(text: str) -> str:
         return "vi"
     # Diacritics shared with French or Spanish ("là", "gì", "phòng"): Vietnamese when several accented words
     # have the shape of Vietnamese syllables (English words mixed in or not).
-    accented = [w for w in _ACCENTED_WORD.findall(text) if not w.isascii()]
+    latin_words = _ACCENTED_WORD.findall(text)
+    accented = [w for w in latin_words if not w.isascii()]
     if sum(1 for w in accented if _VI_SHAPE.fullmatch(strip_accents(w).lower())) >= 3:
         return "vi"
     words = [w.lower() for w in _WORD.findall(strip_accents(text))]
@@ -93,7 +92,7 @@ def detect_language(text: str) -> str:
         if _looks_unaccented_vietnamese(words):
             return "vi"
     if len(words) >= 3:
-        foreign = sum(1 for w in _ACCENTED_WORD.findall(text) if w.lower() in _OTHER_LATIN_WORDS)
+        foreign = sum(1 for w in latin_words if w.lower() in _OTHER_LATIN_WORDS)
         if foreign >= 2 and foreign >= 0.2 * len(words):
             return "other"
     non_latin = len(_NON_LATIN_LETTER.findall(text))

@@ -64,7 +64,6 @@ CENSORED_WORDS = (
 _TWO_MEANS_TO_AFTER = {"how", "want", "going", "need", "have", "got", "wanna", "way", "ways", "trying", "like"}
 
 
-
 def uncensor(token: str) -> str:
     """"p*rn" -> "porn", "f**k" -> "fuck"; unchanged when no listed word fits."""
     if "*" not in token or not any(c.isalpha() for c in token):

@@ -16,6 +16,7 @@ from safewatch.store import Database, upgrade
 
 log = logging.getLogger("safewatch.server")
 
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.load()
     db = Database(settings.database_url)

@@ -118,10 +118,8 @@ class IngestionWriter:
             for kind, fields in entities:
                 row = {**_EMPTY_ROWS[kind], **_to_columns(fields), "project_id": record.project_id,
                        "created_at": now, "updated_at": now}
-                if self.redact is not None and kind != "score":
-                    for name in _TEXT_FIELDS:
-                        if row[name] is not None:
-                            row[name] = self.redact(row[name])
+                if kind != "score":
+                    self._redact_texts(row)
                 rows[kind].append(row)
             trace_id = record.trace["id"]
             tags.extend({"project_id": record.project_id, "trace_id": trace_id, "tag": t} for t in sorted(set(record.tags)))
@@ -134,6 +132,14 @@ class IngestionWriter:
                 insert_ignore(s, table, rows[kind], ["project_id", "id"])
             insert_ignore(s, TraceTag.__table__, tags, ["project_id", "trace_id", "tag"])
             insert_ignore(s, TraceSession.__table__, list(sessions.values()), ["project_id", "id"])
+
+    def _redact_texts(self, fields: dict[str, Any]) -> None:
+        """Mask PII in a trace's or observation's input and output before they are stored (when configured)."""
+        if self.redact is None:
+            return
+        for name in _TEXT_FIELDS:
+            if fields.get(name) is not None:
+                fields[name] = self.redact(fields[name])
 
     def _apply(self, s: Session, project_id: str, changes: list[Change], score_source: str | None) -> WriteResult:
         result = WriteResult()
@@ -157,10 +163,8 @@ class IngestionWriter:
         for change in fresh:
             if change.kind == "log":
                 continue
-            if self.redact is not None and change.kind != "score":
-                for name in _TEXT_FIELDS:
-                    if change.fields.get(name) is not None:
-                        change.fields[name] = self.redact(change.fields[name])
+            if change.kind != "score":
+                self._redact_texts(change.fields)
             if score_source is not None and change.kind == "score":
                 change.fields["source"] = score_source
             row = rows[change.kind].get(change.entity_id)

@@ -114,12 +114,11 @@ class EmbeddingCache:
 
 
 def embed_rows(cascade, rows: list[TrainRow], encoder: str, progress) -> np.ndarray:
+    from safewatch.detect.cascade import model_text
     from safewatch.detect.normalize import prepare
 
     cache = EmbeddingCache(encoder)
-    prepared = [prepare(r.text) for r in rows]
-    # What the cascade feeds each encoder: MiniLM reads the normalized text, the multilingual ones the original.
-    texts = [p.normalized if encoder == "minilm" else p.text for p in prepared]
+    texts = [model_text(prepare(r.text), encoder) for r in rows]
     keys = [cache.key(t) for t in texts]
     # Sorted by length: a batch is padded to its longest text, so similar lengths waste the least work.
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache.data}.items(),
