@@ -40,6 +40,17 @@ def _threads(requested: int | None, default: int) -> int:
 _TWO_CORES_AT_MOST = min(2, os.cpu_count() or 1)
 
 
+def spinning_allowed() -> bool:
+    """Whether onnxruntime's idle worker threads may spin (busy-wait) for the next job.
+
+    Spinning halves single-message latency (MiniLM int8 on 2 cores: ~1.4 ms against ~2.4–3 ms when the worker
+    thread must be woken) and keeps one server process's throughput. Several processes on the same cores must
+    not spin: each burns the cores the others need (two spinning workers served half the requests/s of two
+    sleeping ones, benchmarks/results/gateway.md). SAFEWATCH_ORT_SPIN=0/1 decides; `serve --workers N` sets 0.
+    """
+    return os.environ.get("SAFEWATCH_ORT_SPIN", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 class Encoder(Protocol):
     name: str
     dim: int
@@ -126,9 +137,7 @@ class MiniLMEncoder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = _threads(threads, _TWO_CORES_AT_MOST)
         opts.inter_op_num_threads = 1
-        # Idle worker threads sleep instead of spinning: on a 2-core machine a spinning thread burns the core
-        # the server's event loop needs (measured: same single-text latency, ~25% more texts/s in batches).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning_allowed() else "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(minilm_onnx_path()), opts, providers=["CPUExecutionProvider"])
 

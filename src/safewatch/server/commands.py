@@ -51,6 +51,7 @@ def serve(
     db.dispose()
     os.environ["SAFEWATCH_MIGRATE_ON_START"] = "false"
     os.environ["SAFEWATCH_DATABASE_URL"] = settings.database_url
+    os.environ.setdefault("SAFEWATCH_ORT_SPIN", "0")  # processes sharing the cores must not busy-wait
     uvicorn.run(
         "safewatch.server.app:create_app",
         factory=True,
