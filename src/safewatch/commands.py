@@ -11,12 +11,13 @@ import typer
 from safewatch.policy import PolicyError
 
 
-def _detector(policy: Path | None):
+def _detector(policy: Path | None, judge: bool = False):
+    from safewatch.config import ConfigError, required_judge
     from safewatch.detector import Detector
 
     try:
-        return Detector(policy)
-    except PolicyError as exc:
+        return Detector(policy, judge=required_judge() if judge else None)
+    except (PolicyError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
@@ -44,6 +45,13 @@ def _print_verdict(text: str, verdict) -> None:
         console.print(f"  redacted: {verdict.redacted_text}")
     if verdict.support_message:
         console.print(f"  support: {verdict.support_message}")
+    if verdict.judge:
+        j = verdict.judge
+        if j.get("used"):
+            cached = " (cached)" if j.get("cached") else ""
+            console.print(f"  judge: {j.get('model')}{cached} recommends {j.get('recommendation')}: {j.get('reason') or '-'}")
+        else:
+            console.print(f"  judge: not used, {j.get('error')}; the local verdict stands")
 
 
 def check(
@@ -54,6 +62,8 @@ def check(
     jsonl: str = typer.Option(None, "--jsonl", help="Read JSON lines with a `text` field from FILE ('-' for stdin); "
                               "write one verdict JSON per line, same order."),
     batch_size: int = typer.Option(256, help="Texts per model call with --jsonl."),
+    judge: bool = typer.Option(False, "--judge", help="Ask the configured LLM judge (SAFEWATCH_JUDGE_URL, "
+                               "SAFEWATCH_JUDGE_MODEL, SAFEWATCH_JUDGE_KEY) about ambiguous texts."),
 ) -> None:
     """Check a text (or a JSONL file of texts) and print the verdict."""
     if role not in ("input", "output"):
@@ -62,7 +72,7 @@ def check(
     if (text is None) == (jsonl is None):
         typer.echo("error: give either TEXT or --jsonl FILE", err=True)
         raise typer.Exit(2)
-    detector = _detector(policy)
+    detector = _detector(policy, judge)
     if jsonl is not None:
         _check_jsonl(detector, jsonl, role, batch_size)
         return

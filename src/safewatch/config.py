@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from safewatch.detect.judge import JudgeConfig, JudgeConfigError
+
 
 class ConfigError(ValueError):
     """The configuration file or an environment variable holds a value safewatch cannot use."""
@@ -42,6 +44,8 @@ class Settings(BaseModel):
     scoring_queue_size: int = 10_000
     scoring_batch_size: int = 64
     limits: Limits = Field(default_factory=Limits)
+    # The optional LLM judge: the file's `judge:` section and SAFEWATCH_JUDGE_* variables; None is off.
+    judge: JudgeConfig | None = None
 
     def model_post_init(self, __context: Any) -> None:
         if not self.database_url:
@@ -63,6 +67,7 @@ class Settings(BaseModel):
             if env.get(name) not in (None, ""):
                 limits[key] = env[name]
         data["limits"] = limits
+        data["judge"] = _judge(data.get("judge"), env)
         data.update({k: v for k, v in overrides.items() if v is not None})
         known = set(cls.model_fields)
         try:
@@ -90,6 +95,30 @@ _LIMIT_ENV = {
     "SAFEWATCH_MAX_BATCH_EVENTS": "max_batch_events",
     "SAFEWATCH_MAX_PAGE_LIMIT": "max_page_limit",
 }
+
+
+def _judge(section: Any, env: Mapping[str, str]) -> JudgeConfig | None:
+    try:
+        return JudgeConfig.load(section, env)
+    except JudgeConfigError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def configured_judge(env: Mapping[str, str] | None = None) -> JudgeConfig | None:
+    """The LLM judge of the `judge:` section of SAFEWATCH_CONFIG's file and the SAFEWATCH_JUDGE_* variables."""
+    env = os.environ if env is None else env
+    config_file = env.get("SAFEWATCH_CONFIG")
+    section = read_yaml(Path(config_file)).get("judge") if config_file else None
+    return _judge(section, env)
+
+
+def required_judge() -> JudgeConfig:
+    """`configured_judge()` for a command's `--judge`: a clear error when none is configured."""
+    judge = configured_judge()
+    if judge is None:
+        raise ConfigError("--judge needs a configured judge: set SAFEWATCH_JUDGE_URL and SAFEWATCH_JUDGE_MODEL "
+                          "(and SAFEWATCH_JUDGE_KEY), or a `judge:` section in the SAFEWATCH_CONFIG file")
+    return judge
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

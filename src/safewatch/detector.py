@@ -11,10 +11,13 @@ from safewatch.verdict import Verdict
 
 
 class Detector:
-    """Checks texts against a policy with the detection cascade.
+    """Checks texts against a policy with the detection cascade, and the optional LLM judge.
 
     Models are loaded once, on first use, and shared by all threads; `check` and `check_batch` are
     thread-safe. Batch when you can: the embedding model is much faster per text on a batch.
+
+    `judge` is off by default: pass a `JudgeConfig` (or `JudgeConfig.from_env()`) to send the verdicts whose
+    score falls in the ambiguous band to an LLM for a second opinion.
     """
 
     def __init__(
@@ -25,8 +28,11 @@ class Detector:
         classifier: bool = True,
         judge: object | None = None,
     ) -> None:
+        from safewatch.detect.judge import build_judge
+
         self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
-        self._options = {"semantic": semantic, "classifier": classifier, "judge": judge}
+        self.judge = build_judge(judge, self.policy)
+        self._options = {"semantic": semantic, "classifier": classifier}
         self._cascade = None
         self._lock = threading.Lock()
 
@@ -42,12 +48,17 @@ class Detector:
 
     def warm_up(self) -> None:
         """Load every model now rather than on the first request."""
-        self.check_batch(["hello", "xin chào", "你好"])
+        self.check_batch(["hello", "xin chào", "你好"], review=False)
 
     def check(self, text: str, role: str = "input") -> Verdict:
         return self.check_batch([text], role=role)[0]
 
-    def check_batch(self, texts: list[str], role: str = "input") -> list[Verdict]:
+    def check_batch(self, texts: list[str], role: str = "input", *, review: bool = True) -> list[Verdict]:
+        """One verdict per text, in order.
+
+        `review=False` leaves out the judge: the caller hands the verdicts to `review` later. The gateway does
+        so, so that a slow judge call never holds up the other requests batched into the same model call.
+        """
         if role not in ("input", "output"):
             raise ValueError("role must be 'input' or 'output'")
         start = time.perf_counter()
@@ -55,4 +66,36 @@ class Detector:
         per_text_ms = (time.perf_counter() - start) * 1000 / max(len(texts), 1)
         for v in verdicts:
             v.latency_ms = round(per_text_ms, 3)
-        return verdicts
+        return self.review(texts, verdicts, role) if review else verdicts
+
+    def needs_review(self, verdicts: list[Verdict]) -> bool:
+        """Whether `review` would ask the judge about any of these verdicts."""
+        if self.judge is None:
+            return False
+        ambiguous = getattr(self.judge, "ambiguous", None)
+        return ambiguous is None or any(ambiguous(v) for v in verdicts)
+
+    def review(self, texts: list[str], verdicts: list[Verdict], role: str = "input") -> list[Verdict]:
+        """The local verdicts of `texts`, those in the judge's ambiguous band decided again with its answer.
+
+        Without a judge, or when none is ambiguous, the verdicts come back unchanged. A judged verdict's
+        `latency_ms` includes the judge's time; whatever goes wrong with the judge, the local verdict stands
+        and its `judge` field says why.
+        """
+        if not self.needs_review(verdicts):
+            return list(verdicts)
+        from safewatch.detect.normalize import prepare
+
+        start = time.perf_counter()
+        out = self.judge.review([prepare(t, role) for t in texts], list(verdicts))
+        spent_ms = (time.perf_counter() - start) * 1000
+        for before, after in zip(verdicts, out, strict=True):
+            if after.judge is not None:
+                after.latency_ms = round(before.latency_ms + spent_ms, 3)
+        return out
+
+    def close(self) -> None:
+        """Release the judge's connections and threads (the models stay shared by the process)."""
+        close = getattr(self.judge, "close", None)
+        if close is not None:
+            close()

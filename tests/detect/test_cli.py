@@ -57,3 +57,31 @@ def test_help_explains():
     res = run("--help")
     assert res.returncode == 0 and "check" in res.stdout
     assert "--jsonl" in run("check", "--help").stdout
+
+
+def test_check_asks_the_configured_judge(tmp_path):
+    from fakes.upstream import FakeUpstream, Reply
+
+    policy = tmp_path / "policy.yaml"
+    # A made-up word scored inside the judge's ambiguous band, so no model score can move it out.
+    policy.write_text('categories:\n  harassment:\n    rules:\n      regexes:\n'
+                      '        - {id: zorblax, pattern: "\\\\bzorblax\\\\b", score: 0.4}\n', encoding="utf-8")
+    no_judge = run("check", "zorblax quantum pancake", "--judge")
+    assert no_judge.returncode == 2 and "SAFEWATCH_JUDGE_URL" in no_judge.stderr
+
+    fake = FakeUpstream().start()
+    try:
+        cats = {n: {"score": 0.9 if n == "toxicity" else 0.01, "detected": n == "toxicity", "reason": "an insult"}
+                for n in ("toxicity", "bias", "misinformation", "inappropriate", "privacy")}
+        fake.push(Reply(text=json.dumps({"is_safe": False, "overall_score": 0.9, "recommendation": "block",
+                                         "categories": cats})))
+        env = dict(ENV, SAFEWATCH_JUDGE_URL=fake.openai_url, SAFEWATCH_JUDGE_MODEL="judge-model")
+        res = subprocess.run([SAFEWATCH, "check", "zorblax quantum pancake", "--judge", "--json", "--policy", str(policy)],
+                             capture_output=True, text=True, env=env, timeout=180)
+        assert res.returncode == 0, res.stderr
+        verdict = json.loads(res.stdout)
+        assert len(fake.requests) == 1
+        assert verdict["judge"]["used"] is True and verdict["categories"]["harassment"] is True
+        assert verdict["decided_by"] == "judge"
+    finally:
+        fake.stop()

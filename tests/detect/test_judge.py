@@ -484,6 +484,20 @@ def test_config_from_env():
                               "SAFEWATCH_JUDGE_TIMEOUT": "soon"})
 
 
+def test_config_file_section_with_env_over_it():
+    section = {"base_url": "http://judge.internal/v1", "model": "small", "band": [0.3, 0.7], "weight": 0.5}
+    cfg = JudgeConfig.load(section, {})
+    assert (cfg.base_url, cfg.model, cfg.band, cfg.weight) == ("http://judge.internal/v1", "small", (0.3, 0.7), 0.5)
+    cfg = JudgeConfig.load(section, {"SAFEWATCH_JUDGE_MODEL": "large", "SAFEWATCH_JUDGE_BAND": "0.2, 0.9",
+                                     "SAFEWATCH_JUDGE_MAX_CALLS_PER_MINUTE": "600"})
+    assert (cfg.model, cfg.band, cfg.max_calls_per_minute, cfg.weight) == ("large", (0.2, 0.9), 600, 0.5)
+    assert JudgeConfig.load({"model": "small"}, {}) is None  # no URL: the judge is off
+    with pytest.raises(JudgeConfigError, match="mapping"):
+        JudgeConfig.load(["http://x/v1"], {})
+    with pytest.raises(JudgeConfigError, match="colour"):
+        JudgeConfig.load({"base_url": "http://x/v1", "model": "m", "colour": "red"}, {})
+
+
 def test_config_rejects_a_bad_band():
     with pytest.raises(ValueError, match="band"):
         JudgeConfig(base_url="http://x/v1", model="m", band=(0.8, 0.2))
@@ -513,6 +527,26 @@ def test_detector_runs_the_judge_for_ambiguous_texts_only(fake, make_judge):
     assert len(fake.requests) == 1
     assert flagged.judge["used"] is True and flagged.action == Action.BLOCK and flagged.decided_by == "judge"
     assert plain.judge is None and "misinformation" not in plain.category_scores
+
+
+def test_review_can_come_after_the_local_check(fake, make_judge):
+    # What the gateway does: the local verdicts first (no network), the judge's review in a second step.
+    tiny = Policy(name="tiny", version=1, categories={
+        "harassment": CategoryPolicy(threshold=0.5, rules=Rules(regexes=[RegexRule(id="muppet", pattern=r"\bmuppet\b",
+                                                                                    score=0.4)])),
+    })
+    detector = Detector(tiny, semantic=False, classifier=False, judge=make_judge(pol=tiny))
+    texts = ["good morning", "you are a muppet"]
+    local_verdicts = detector.check_batch(texts, review=False)
+    assert not fake.requests and all(v.judge is None for v in local_verdicts)
+    assert detector.needs_review(local_verdicts) and not detector.needs_review(local_verdicts[:1])
+    fake.push(Reply(text=answer(toxicity=0.9)))
+    reviewed = detector.review(texts, local_verdicts)
+    assert len(fake.requests) == 1
+    assert reviewed[0] == local_verdicts[0]
+    assert reviewed[1].action == Action.BLOCK and reviewed[1].judge["used"] is True
+    assert reviewed[1].latency_ms >= local_verdicts[1].latency_ms
+    assert Detector(tiny, semantic=False, classifier=False).review(texts, local_verdicts) == local_verdicts
 
 
 def test_temperature_can_be_left_out_for_models_that_refuse_it(fake, make_judge, policy):

@@ -190,3 +190,28 @@ def test_end_to_end_missing_file_exits_2(tmp_path: Path):
     res = _safewatch(str(tmp_path / "missing.jsonl"), cwd=tmp_path)
     assert res.returncode == 2
     assert "dataset not found" in res.stderr
+
+
+def test_judge_needs_a_configuration(fake_detector, toy_jsonl: Path, monkeypatch: pytest.MonkeyPatch):
+    for name in [n for n in os.environ if n.startswith("SAFEWATCH_JUDGE_") or n == "SAFEWATCH_CONFIG"]:
+        monkeypatch.delenv(name)
+    res = run(str(toy_jsonl), "--no-progress", "--judge")
+    assert res.exit_code == 2 and "SAFEWATCH_JUDGE_URL" in res.output
+
+
+def test_judge_outcomes_are_counted(monkeypatch: pytest.MonkeyPatch, toy_jsonl: Path):
+    class JudgedDetector(FakeDetector):
+        def check_batch(self, texts, role="input"):
+            out = super().check_batch(texts, role)
+            for i, v in enumerate(out):
+                v.judge = {"used": True, "cached": i == 1} if i < 2 else {"used": False, "error": "timed out"} if i == 2 else None
+            return out
+
+    made = []
+    monkeypatch.setenv("SAFEWATCH_JUDGE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("SAFEWATCH_JUDGE_MODEL", "judge-model")
+    monkeypatch.setattr(eval_cli, "_make_detector", lambda policy, judge=None: made.append(judge) or JudgedDetector())
+    res = run(str(toy_jsonl), "--no-progress", "--judge", "--json", "--batch-size", "8")
+    assert res.exit_code == 0, res.output
+    assert made[0].model == "judge-model"
+    assert json.loads(res.stdout)["datasets"]["toy"]["judge"] == {"used": 1, "cached": 1, "failed": 1}

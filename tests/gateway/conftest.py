@@ -71,7 +71,7 @@ def _fast_env(upstream: FakeUpstream) -> dict[str, str]:
 
 _GATEWAY_ENV = ("SAFEWATCH_UPSTREAM_", "SAFEWATCH_FALLBACK_", "SAFEWATCH_CANARY_", "SAFEWATCH_GATEWAY_",
                 "SAFEWATCH_RATE_LIMIT", "SAFEWATCH_REDIS_URL", "SAFEWATCH_STREAM_", "SAFEWATCH_CONFIG",
-                "SAFEWATCH_METRICS_PUBLIC", "SAFEWATCH_BATCH_")
+                "SAFEWATCH_METRICS_PUBLIC", "SAFEWATCH_BATCH_", "SAFEWATCH_JUDGE_")
 
 
 @pytest.fixture(scope="session")

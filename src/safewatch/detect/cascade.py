@@ -16,7 +16,6 @@ from safewatch.detect.context import ContextLayer
 from safewatch.detect.decision import decide, support_message
 from safewatch.detect.embed import encoder_name_for, shared_pool
 from safewatch.detect.injection import InjectionLayer
-from safewatch.detect.judge import build_judge
 from safewatch.detect.normalize import prepare
 from safewatch.detect.pii import PiiLayer
 from safewatch.detect.rules import RulesLayer
@@ -41,7 +40,7 @@ def _limit_blas_threads() -> None:
 
 
 class Cascade:
-    def __init__(self, policy: Policy, *, semantic: bool = True, classifier: bool = True, judge: object | None = None) -> None:
+    def __init__(self, policy: Policy, *, semantic: bool = True, classifier: bool = True) -> None:
         _limit_blas_threads()
         self.policy = policy
         self.rules = RulesLayer(policy)
@@ -51,7 +50,6 @@ class Cascade:
         self.encoders = shared_pool()
         self.semantic = SemanticLayer(policy, self.encoders) if semantic else None
         self.classifier = ClassifierLayer(self.semantic) if (classifier and self.semantic) else None
-        self.judge = build_judge(judge, policy)
         self.categories = list(policy.enabled_categories())
 
     # -- running -------------------------------------------------------------------------------------------
@@ -69,10 +67,7 @@ class Cascade:
             for layer in model_layers:
                 for i, scores in zip(pending, layer.score(sub), strict=True):
                     results[i][layer.name] = scores
-        verdicts = [self.fuse(p, res) for p, res in zip(prepared, results, strict=True)]
-        if self.judge is not None:
-            verdicts = self.judge.review(prepared, verdicts)
-        return verdicts
+        return [self.fuse(p, res) for p, res in zip(prepared, results, strict=True)]
 
     def embed(self, batch: list[Prepared]) -> None:
         """Set `embedding` on each prepared text, one encoder call per language group."""

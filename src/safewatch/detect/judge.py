@@ -21,14 +21,22 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from safewatch.detect.base import Prepared
 from safewatch.detect.decision import decide, support_message
@@ -76,6 +84,9 @@ class JudgeBudgetExhausted(JudgeError):
 
 # -- configuration -----------------------------------------------------------------------------------------
 class JudgeConfig(BaseModel):
+    # A misspelt setting in a config file is an error, not silently the default.
+    model_config = ConfigDict(extra="forbid")
+
     provider: Literal["openai", "anthropic"] = "openai"
     # OpenAI-compatible: up to and including "/v1" (".../v1/chat/completions" is appended).
     # Anthropic: the host ("https://api.anthropic.com"; "/v1/messages" is appended).
@@ -112,28 +123,50 @@ class JudgeConfig(BaseModel):
         return self
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> JudgeConfig | None:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> JudgeConfig | None:
         """The judge configured by SAFEWATCH_JUDGE_* variables, or None when SAFEWATCH_JUDGE_URL is unset."""
+        return cls.load(None, env)
+
+    @classmethod
+    def load(cls, section: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -> JudgeConfig | None:
+        """The judge of a config file's `judge:` section with SAFEWATCH_JUDGE_* variables over it; None when
+        neither names a URL (the judge is off)."""
         env = os.environ if env is None else env
-        url = env.get("SAFEWATCH_JUDGE_URL", "").strip()
-        if not url:
+        if section is not None and not isinstance(section, Mapping):
+            raise JudgeConfigError("the `judge` section must be a mapping")
+        fields: dict[str, Any] = dict(section or {})
+        for name, key in _JUDGE_ENV.items():
+            value = env.get(name, "").strip()
+            if value:
+                fields[key] = value
+        if isinstance(fields.get("band"), str):
+            fields["band"] = [part.strip() for part in fields["band"].split(",")]
+        if isinstance(fields.get("provider"), str):
+            fields["provider"] = fields["provider"].strip().lower()
+        if not str(fields.get("base_url") or "").strip():
             return None
-        model = env.get("SAFEWATCH_JUDGE_MODEL", "").strip()
-        if not model:
-            raise JudgeConfigError("SAFEWATCH_JUDGE_MODEL must be set when SAFEWATCH_JUDGE_URL is")
-        fields: dict = {
-            "provider": env.get("SAFEWATCH_JUDGE_PROVIDER", "openai").strip().lower() or "openai",
-            "base_url": url,
-            "api_key": env.get("SAFEWATCH_JUDGE_KEY") or None,
-            "model": model,
-        }
-        if env.get("SAFEWATCH_JUDGE_TIMEOUT"):
-            fields["timeout_s"] = env["SAFEWATCH_JUDGE_TIMEOUT"]
+        if not str(fields.get("model") or "").strip():
+            raise JudgeConfigError("the judge needs a model (SAFEWATCH_JUDGE_MODEL) when its URL is set")
         try:
             return cls(**fields)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise JudgeConfigError(f"invalid SAFEWATCH_JUDGE_* settings: {problems}") from exc
+        except (ValidationError, TypeError) as exc:
+            problems = exc if isinstance(exc, TypeError) else "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise JudgeConfigError(f"invalid judge settings (SAFEWATCH_JUDGE_*): {problems}") from exc
+
+
+_JUDGE_ENV = {
+    "SAFEWATCH_JUDGE_URL": "base_url",
+    "SAFEWATCH_JUDGE_MODEL": "model",
+    "SAFEWATCH_JUDGE_PROVIDER": "provider",
+    "SAFEWATCH_JUDGE_KEY": "api_key",
+    "SAFEWATCH_JUDGE_TIMEOUT": "timeout_s",
+    "SAFEWATCH_JUDGE_BAND": "band",
+    "SAFEWATCH_JUDGE_WEIGHT": "weight",
+    "SAFEWATCH_JUDGE_MAX_CALLS_PER_MINUTE": "max_calls_per_minute",
+    "SAFEWATCH_JUDGE_MAX_CALLS_TOTAL": "max_calls_total",
+    "SAFEWATCH_JUDGE_CONCURRENCY": "concurrency",
+}
 
 
 # -- the judge's answer ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from safewatch.config import required_judge
 from safewatch.evals.datasets import (
     DatasetError,
     dataset_name,
@@ -48,11 +49,11 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _make_detector(policy: Path | None) -> Any:
+def _make_detector(policy: Path | None, judge: Any = None) -> Any:
     """The detector under evaluation; tests replace this to run the command without the models."""
     from safewatch.detector import Detector
 
-    return Detector(policy=policy)
+    return Detector(policy=policy, judge=judge)
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -84,6 +85,10 @@ def _print_tables(console: Console, results: list[EvalResult]) -> None:
             console.print(_metrics_table("per language", "lang", r.per_language))
         lat = r.latency_ms
         console.print(f"latency per text: p50 {fmt(lat['p50'])} ms, p95 {fmt(lat['p95'])} ms")
+        if "judge" in r.meta:
+            j = r.meta["judge"]
+            console.print(f"LLM judge asked about {sum(j.values())} texts: {j['used']} answered, {j['cached']} from "
+                          f"its cache, {j['failed']} failed (the local verdict stood)")
     if len(results) > 1:
         console.rule("[bold]summary[/bold]")
         console.print(_metrics_table("all datasets", "dataset", {r.name: r.binary for r in results}))
@@ -112,6 +117,7 @@ def eval_command(
     min_auprc: Annotated[float | None, typer.Option("--min-auprc", help="Gate: fail when a dataset's AUPRC is lower.")] = None,
     max_fpr: Annotated[float | None, typer.Option("--max-fpr", help="Gate: fail when a dataset's false-positive rate is higher.")] = None,
     gate: Annotated[list[str] | None, typer.Option("--gate", help="Gate expression [DATASET:][CATEGORY.]METRIC>=VALUE (repeatable).")] = None,
+    judge: Annotated[bool, typer.Option("--judge", help="Ask the configured LLM judge (SAFEWATCH_JUDGE_*) about ambiguous texts.")] = False,
 ) -> None:
     try:
         gates: list[Gate] = shorthand_gates(min_precision=min_precision, min_recall=min_recall, min_f1=min_f1,
@@ -142,8 +148,8 @@ def eval_command(
         raise _fail(f"gate {missing[0]}: no dataset named {missing[0].dataset!r} is evaluated")
 
     try:
-        detector = _make_detector(policy)
-    except ValueError as exc:  # PolicyError: unreadable or invalid policy file
+        detector = _make_detector(policy, required_judge()) if judge else _make_detector(policy)
+    except ValueError as exc:  # PolicyError, ConfigError: an unreadable or invalid policy or judge setting
         raise _fail(str(exc)) from exc
 
     err = Console(stderr=True)

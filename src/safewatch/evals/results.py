@@ -28,6 +28,8 @@ class Prediction:
     latency_ms: float = 0.0
     action: str | None = None
     top_category: str | None = None
+    # The LLM judge's part, when it was asked: "used", "cached" or "failed" (the local verdict stood).
+    judge: str | None = None
 
 
 @dataclass

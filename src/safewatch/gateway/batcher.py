@@ -3,17 +3,24 @@
 No timer: while one batch runs in the worker thread, new texts queue up, and the next batch takes everything
 queued. A lone request therefore waits for nothing, and under load batches grow by themselves, which is where
 the embedding model is fastest per text.
+
+With an LLM judge configured, the batch thread runs only the local cascade; the ambiguous verdicts go to the
+judge in a task of their own, so a judge call (up to its timeout) delays only the requests it concerns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from safewatch.aio import cancel_and_wait
 from safewatch.verdict import Verdict
+
+log = logging.getLogger(__name__)
 
 
 class BatcherClosed(RuntimeError):
@@ -37,6 +44,14 @@ class MicroBatcher:
         self._worker: asyncio.Task | None = None
         # One thread: batches run one after another, so the next batch is as large as it can be.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="safewatch-detect")
+        # Judge reviews wait on the network, not the CPU: several may be in flight while batches go on.
+        self._review_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="safewatch-review")
+        self._reviews: set[asyncio.Task] = set()
+
+    @property
+    def _judged(self) -> bool:
+        # Read on each batch: the server may swap the detector after making the batcher.
+        return getattr(self.detector, "judge", None) is not None
 
     async def start(self) -> None:
         if self._worker is None:
@@ -46,12 +61,15 @@ class MicroBatcher:
     async def stop(self) -> None:
         await cancel_and_wait(self._worker)
         self._worker = None
+        for task in list(self._reviews):
+            await cancel_and_wait(task)
         if self._queue is not None:
             while not self._queue.empty():
                 item = self._queue.get_nowait()
                 if not item.future.done():
                     item.future.set_exception(BatcherClosed("the detector is shutting down"))
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._review_executor.shutdown(wait=False, cancel_futures=True)
 
     async def check_many(self, texts: list[str], role: str = "input") -> list[Verdict]:
         if self._worker is None:
@@ -89,8 +107,10 @@ class MicroBatcher:
 
     async def _check(self, loop: asyncio.AbstractEventLoop, items: list[_Item], role: str) -> None:
         try:
-            verdicts = await loop.run_in_executor(self._executor, self.detector.check_batch,
-                                                  [i.text for i in items], role)
+            check = functools.partial(self.detector.check_batch, [i.text for i in items], role)
+            if self._judged:
+                check = functools.partial(check, review=False)
+            verdicts = await loop.run_in_executor(self._executor, check)
             if len(verdicts) != len(items):
                 raise RuntimeError(f"detector returned {len(verdicts)} verdicts for {len(items)} texts")
         except Exception as exc:
@@ -102,6 +122,30 @@ class MicroBatcher:
             if not items[0].future.done():
                 items[0].future.set_exception(exc)  # the caller decides, per policy
             return
-        for item, verdict in zip(items, verdicts, strict=True):
-            if not item.future.done():
-                item.future.set_result(verdict)
+        if self._judged and self.detector.needs_review(verdicts):
+            task = asyncio.create_task(self._review(loop, items, verdicts, role), name="safewatch-judge-review")
+            self._reviews.add(task)
+            task.add_done_callback(self._reviews.discard)
+            return
+        _resolve(items, verdicts)
+
+    async def _review(self, loop: asyncio.AbstractEventLoop, items: list[_Item], verdicts: list[Verdict],
+                      role: str) -> None:
+        try:
+            verdicts = await loop.run_in_executor(self._review_executor, self.detector.review,
+                                                  [i.text for i in items], verdicts, role)
+        except asyncio.CancelledError:
+            for item in items:
+                if not item.future.done():
+                    item.future.set_exception(BatcherClosed("the detector is shutting down"))
+            raise
+        except Exception:
+            # The judge is a second opinion: whatever breaks there, the local verdicts stand.
+            log.exception("judge review failed; the local verdicts stand")
+        _resolve(items, verdicts)
+
+
+def _resolve(items: list[_Item], verdicts: list[Verdict]) -> None:
+    for item, verdict in zip(items, verdicts, strict=True):
+        if not item.future.done():
+            item.future.set_result(verdict)

@@ -40,12 +40,17 @@ class GatewayMetrics:
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self.rate_limited = Counter("safewatch_rate_limited", "Requests refused by the per-key rate limit",
                                     registry=r)
+        self.judge_reviews = Counter("safewatch_judge_reviews", "Verdicts sent to the LLM judge, by outcome "
+                                     "(used, cached, failed: the local verdict stood)", ["role", "outcome"], registry=r)
 
     def verdict(self, verdict: Verdict, role: str) -> None:
         action = verdict.action.value
         self.verdicts.labels(role, action).inc()
         for category in verdict.flagged_categories:
             self.flagged.labels(role, category, action).inc()
+        if verdict.judge is not None:
+            outcome = "failed" if not verdict.judge.get("used") else "cached" if verdict.judge.get("cached") else "used"
+            self.judge_reviews.labels(role, outcome).inc()
 
     def upstream_retry(self, upstream: str, error: UpstreamError) -> None:
         self.upstream_retries.labels(upstream, error.kind).inc()

@@ -110,6 +110,8 @@ class ChatRequest(BaseModel):
 
 def moderation_result(verdict: Verdict, input_types: tuple[str, ...] = ("text",)) -> dict:
     cats, scores = verdict.categories, verdict.category_scores
+    # The taxonomy's own categories always; a policy's custom ones and the judge's misinformation when scored.
+    extra = SAFEWATCH_CATEGORIES + tuple(c for c in scores if c not in OPENAI_CATEGORIES and c not in SAFEWATCH_CATEGORIES)
     return {
         "flagged": verdict.flagged,
         "categories": {c: bool(cats.get(c, False)) for c in OPENAI_CATEGORIES},
@@ -120,14 +122,16 @@ def moderation_result(verdict: Verdict, input_types: tuple[str, ...] = ("text",)
         "safewatch": {
             "action": verdict.action.value,
             "overall_score": verdict.overall_score,
-            "categories": {c: bool(cats.get(c, False)) for c in SAFEWATCH_CATEGORIES},
-            "category_scores": {c: float(scores.get(c, 0.0)) for c in SAFEWATCH_CATEGORIES},
+            "categories": {c: bool(cats.get(c, False)) for c in extra},
+            "category_scores": {c: float(scores.get(c, 0.0)) for c in extra},
             "matches": [m.model_dump(mode="json") for m in verdict.matches],
             "language": verdict.language,
             "decided_by": verdict.decided_by,
             "redacted_text": verdict.redacted_text,
             "support_message": verdict.support_message,
             "policy_version": verdict.policy_version,
+            # What the optional LLM judge said (or why it could not), when the verdict was in its band.
+            "judge": verdict.judge,
         },
     }
 

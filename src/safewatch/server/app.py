@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.keys = KeyStore(db)
-    app.state.detector = safewatch.Detector(policy=settings.policy_path)
+    app.state.detector = safewatch.Detector(policy=settings.policy_path, judge=settings.judge)
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     install_error_handlers(app)
@@ -64,4 +64,7 @@ async def _lifespan(app: FastAPI):
                 await hook()
             except Exception:
                 log.exception("shutdown hook %r failed", hook)
+        close_detector = getattr(app.state.detector, "close", None)
+        if close_detector is not None:
+            close_detector()
         app.state.db.dispose()
