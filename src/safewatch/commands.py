@@ -180,8 +180,13 @@ def _compare_heads(tmp: Path) -> list[str]:
             problems.append(f"{encoder}: categories differ")
             continue
         # Embeddings come from threaded float kernels: equal to ~1e-6, not bit for bit.
-        for name in ("weights", "bias", "platt_a", "platt_b"):
-            if not np.allclose(getattr(a, name), getattr(b, name), atol=1e-3, rtol=1e-3):
+        if (a.hidden_w is None) != (b.hidden_w is None):
+            problems.append(f"{encoder}: one head has a hidden layer, the other not")
+            continue
+        names = ("weights", "bias", "platt_a", "platt_b") + (("hidden_w", "hidden_b") if a.hidden_w is not None else ())
+        for name in names:
+            x, y = getattr(a, name), getattr(b, name)
+            if x.shape != y.shape or not np.allclose(x, y, atol=1e-3, rtol=1e-3):
                 problems.append(f"{encoder}: {name} differ")
     return problems
 

@@ -1,9 +1,10 @@
 """Trained multi-label heads over sentence embeddings and exemplar similarities.
 
 One head per encoder (`heads-minilm.npz`, `heads-e5.npz`, `heads-use.npz`), built by `safewatch train` and shipped as package
-data. A head is, per category, a logistic regression over [embedding ⊕ similarity to each category's exemplars ⊕
-similarity to the benign look-alikes], with Platt scaling fitted on a dev split so its output is a probability.
-Inference is a matrix product in numpy: no scikit-learn at run time.
+data. A head reads [embedding ⊕ similarity to each category's exemplars ⊕ similarity to the benign look-alikes]
+through one shared hidden layer (ReLU) into one logit per category, with Platt scaling per category fitted on a
+dev split so its output is a probability. A head without the hidden layer is a per-category logistic regression.
+Inference is two matrix products in numpy: no torch or scikit-learn at run time.
 """
 
 from __future__ import annotations
@@ -30,28 +31,42 @@ class Head:
     platt_a: np.ndarray
     platt_b: np.ndarray
     meta: dict
+    # The shared hidden layer, (n_hidden, n_features) and (n_hidden,), with the input standardization folded in;
+    # None for a linear head, whose `weights` read the features directly.
+    hidden_w: np.ndarray | None = None
+    hidden_b: np.ndarray | None = None
 
     @classmethod
     def load(cls, path: Path) -> Head:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
+            hidden = "hidden_w" in z.files
             return cls(
                 encoder=meta["encoder"], categories=meta["categories"], sim_categories=meta["sim_categories"],
                 weights=z["weights"], bias=z["bias"], platt_a=z["platt_a"], platt_b=z["platt_b"], meta=meta,
+                hidden_w=z["hidden_w"] if hidden else None, hidden_b=z["hidden_b"] if hidden else None,
             )
 
     def save(self, path: Path) -> None:
         meta = dict(self.meta, encoder=self.encoder, categories=self.categories, sim_categories=self.sim_categories)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Fixed dtypes and no timestamps in the file: the same training run yields the same bytes.
+        arrays = {"weights": self.weights, "bias": self.bias, "platt_a": self.platt_a, "platt_b": self.platt_b}
+        if self.hidden_w is not None:
+            arrays.update(hidden_w=self.hidden_w, hidden_b=self.hidden_b)
         with open(path, "wb") as f:
-            np.savez(f, weights=self.weights.astype(np.float32), bias=self.bias.astype(np.float32),
-                     platt_a=self.platt_a.astype(np.float32), platt_b=self.platt_b.astype(np.float32),
+            np.savez(f, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()},
                      meta=np.asarray(json.dumps(meta, sort_keys=True)))
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """(n, n_categories) raw scores, before calibration."""
+        if self.hidden_w is not None:
+            features = np.maximum(features @ self.hidden_w.T + self.hidden_b, 0.0)
+        return features @ self.weights.T + self.bias
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """(n, n_categories) calibrated probabilities."""
-        logits = (features @ self.weights.T + self.bias) * self.platt_a + self.platt_b
+        logits = self.logits(features) * self.platt_a + self.platt_b
         return 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
 
 
