@@ -43,6 +43,8 @@ class Settings(BaseModel):
     scoring_enabled: bool = True
     scoring_queue_size: int = 10_000
     scoring_batch_size: int = 64
+    # How long applied ingestion event ids are remembered to drop an SDK's re-sent batch (then pruned).
+    ingestion_dedupe_hours: float = Field(168.0, gt=0)
     limits: Limits = Field(default_factory=Limits)
     # The optional LLM judge: the file's `judge:` section and SAFEWATCH_JUDGE_* variables; None is off.
     judge: JudgeConfig | None = None
@@ -89,6 +91,7 @@ _ENV = {
     "SAFEWATCH_SCORING": "scoring_enabled",
     "SAFEWATCH_SCORING_QUEUE_SIZE": "scoring_queue_size",
     "SAFEWATCH_SCORING_BATCH_SIZE": "scoring_batch_size",
+    "SAFEWATCH_INGESTION_DEDUPE_HOURS": "ingestion_dedupe_hours",
 }
 _LIMIT_ENV = {
     "SAFEWATCH_MAX_BODY_BYTES": "max_body_bytes",

@@ -122,8 +122,13 @@ class MicroBatcher:
             if not items[0].future.done():
                 items[0].future.set_exception(exc)  # the caller decides, per policy
             return
-        if self._judged and self.detector.needs_review(verdicts):
-            task = asyncio.create_task(self._review(loop, items, verdicts, role), name="safewatch-judge-review")
+        ambiguous = [k for k, v in enumerate(verdicts) if self.detector.needs_review([v])] if self._judged else []
+        if ambiguous:
+            # The sure verdicts answer now; only the requests the judge must read wait for it.
+            sure = sorted(set(range(len(items))) - set(ambiguous))
+            _resolve([items[k] for k in sure], [verdicts[k] for k in sure])
+            task = asyncio.create_task(self._review(loop, [items[k] for k in ambiguous], [verdicts[k] for k in ambiguous],
+                                                    role), name="safewatch-judge-review")
             self._reviews.add(task)
             task.add_done_callback(self._reviews.discard)
             return

@@ -20,7 +20,8 @@ def install(app: FastAPI) -> None:
     if settings.scoring_enabled:
         scorer = AutoScorer(app.state.db, app.state.detector, queue_size=settings.scoring_queue_size,
                             batch_size=settings.scoring_batch_size)
-    tracer = TracingService(IngestionWriter(app.state.db, redact=redact), scorer)
+    tracer = TracingService(IngestionWriter(app.state.db, redact=redact), scorer,
+                            event_id_retention_s=settings.ingestion_dedupe_hours * 3600)
     app.state.tracer = tracer
     app.state.startup_hooks.append(tracer.start)
     app.state.shutdown_hooks.append(tracer.stop)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 
+from safewatch.aio import cancel_and_wait
+from safewatch.store.models import utcnow
 from safewatch.tracing.committer import GroupCommitter
 from safewatch.tracing.events import Change, normalize_usage
 from safewatch.tracing.scoring import AutoScorer, assess_verdicts, score_rows
@@ -21,7 +23,8 @@ log = logging.getLogger("safewatch.tracing")
 
 class TracingService:
     def __init__(self, writer: IngestionWriter, scorer: AutoScorer | None, *, gateway_queue_size: int = 10_000,
-                 gateway_batch: int = 200, gateway_linger_s: float = 0.1) -> None:
+                 gateway_batch: int = 200, gateway_linger_s: float = 0.1, event_id_retention_s: float = 7 * 86400,
+                 prune_every_s: float = 3600.0) -> None:
         self.writer = writer
         self.committer = GroupCommitter(writer)
         self.scorer = scorer
@@ -30,15 +33,21 @@ class TracingService:
         self._gateway_linger_s = gateway_linger_s
         self._gateway: asyncio.Queue[NewTrace] | None = None
         self._flusher: asyncio.Task | None = None
+        self._event_id_retention_s = event_id_retention_s
+        self._prune_every_s = prune_every_s
+        self._pruner: asyncio.Task | None = None
 
     async def start(self) -> None:
         await self.committer.start()
         self._gateway = asyncio.Queue(self._gateway_queue_size)
         self._flusher = asyncio.create_task(self._flush_gateway(), name="safewatch-gateway-traces")
+        self._pruner = asyncio.create_task(self._prune_event_ids(), name="safewatch-prune-event-ids")
         if self.scorer is not None:
             await self.scorer.start()
 
     async def stop(self) -> None:
+        await cancel_and_wait(self._pruner)
+        self._pruner = None
         if self._flusher is not None:
             await self._gateway.join()
             self._flusher.cancel()
@@ -53,6 +62,22 @@ class TracingService:
         if self.scorer is not None:
             self.scorer.submit(result.jobs)
         return result
+
+    async def prune_event_ids(self) -> int:
+        """Forget the ingestion event ids older than the retention (they only catch an SDK's re-sent batch)."""
+        cutoff = utcnow() - timedelta(seconds=self._event_id_retention_s)
+        removed = await run_in_threadpool(self.writer.prune_event_ids, cutoff)
+        if removed:
+            log.info("forgot %d ingestion event ids recorded before %s", removed, cutoff.isoformat(timespec="seconds"))
+        return removed
+
+    async def _prune_event_ids(self) -> None:
+        while True:
+            try:
+                await self.prune_event_ids()
+            except Exception:  # housekeeping: retried at the next round, never takes ingestion down
+                log.exception("pruning ingestion event ids failed")
+            await asyncio.sleep(self._prune_every_s)
 
     # --- gateway traffic -------------------------------------------------------------------------------
 

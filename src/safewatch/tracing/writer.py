@@ -14,9 +14,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from safewatch.store.db import Database
@@ -103,6 +104,28 @@ class IngestionWriter:
             return [WriteResult() for _ in items]
         with self.db.writing() as s:
             return [self._apply(s, project_id, changes, source) for project_id, changes, source in items]
+
+    def prune_event_ids(self, older_than: datetime, chunk: int = 5000) -> int:
+        """Forget applied event ids recorded before `older_than`; returns how many.
+
+        The ids only guard against an SDK re-sending a batch (seconds to minutes later); kept forever they would
+        grow the database by a row per event. Deleted in chunks, so no one transaction holds the write lock long.
+        """
+        removed = 0
+        while True:
+            with self.db.writing() as s:
+                batch = s.execute(select(IngestionEvent.project_id, IngestionEvent.event_id)
+                                  .where(IngestionEvent.created_at < older_than).limit(chunk)).all()
+                by_project: dict[str, list[str]] = {}
+                for project_id, event_id in batch:
+                    by_project.setdefault(project_id, []).append(event_id)
+                for project_id, ids in by_project.items():
+                    for part in chunks(ids):
+                        s.execute(delete(IngestionEvent).where(IngestionEvent.project_id == project_id,
+                                                               IngestionEvent.event_id.in_(part)))
+            removed += len(batch)
+            if len(batch) < chunk:
+                return removed
 
     def insert_new(self, records: list[NewTrace]) -> None:
         """Insert whole new traces in one transaction: plain inserts, none of the ingestion path's lookups."""
