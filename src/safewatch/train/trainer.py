@@ -144,7 +144,7 @@ def embed_rows(cascade, rows: list[TrainRow], encoder: str, progress) -> np.ndar
             cache.data[k] = v
         if progress:
             progress.advance(task, len(chunk))
-        if start % 3200 + step > 3200:  # a long run interrupted keeps what it has embedded
+        if (start + step) % 3200 < step:  # every ~3200 texts: a long run interrupted keeps what it has embedded
             cache.save()
     if missing:
         cache.save()
