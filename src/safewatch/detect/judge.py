@@ -148,11 +148,9 @@ class JudgeConfig(BaseModel):
         if not str(fields.get("model") or "").strip():
             raise JudgeConfigError("the judge needs a model (SAFEWATCH_JUDGE_MODEL) when its URL is set")
         try:
-            return cls(**fields)
-        except (ValidationError, TypeError) as exc:
-            problems = exc if isinstance(exc, TypeError) else "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise JudgeConfigError(f"invalid judge settings (SAFEWATCH_JUDGE_*): {problems}") from exc
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            raise JudgeConfigError(f"invalid judge settings (SAFEWATCH_JUDGE_*): {_problems(exc)}") from exc
 
 
 _JUDGE_ENV = {
@@ -222,8 +220,12 @@ def parse_judgment(content: str) -> Judgment:
     try:
         return Judgment.model_validate(obj)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-        raise JudgeResponseError(f"judge JSON does not match the schema ({problems})") from exc
+        raise JudgeResponseError(f"judge JSON does not match the schema ({_problems(exc, 3)})") from exc
+
+
+def _problems(exc: ValidationError, limit: int | None = None) -> str:
+    """A validation error's first `limit` problems on one line: "band.1: Input should be a valid number"."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:limit])
 
 
 # -- prompt and wire formats -------------------------------------------------------------------------------
