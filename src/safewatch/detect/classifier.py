@@ -64,10 +64,13 @@ class Head:
             features = np.maximum(features @ self.hidden_w.T + self.hidden_b, 0.0)
         return features @ self.weights.T + self.bias
 
+    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities from `logits` (n, n_categories) by each category's Platt scaling."""
+        return 1.0 / (1.0 + np.exp(-np.clip(logits * self.platt_a + self.platt_b, -50, 50)))
+
     def predict(self, features: np.ndarray) -> np.ndarray:
         """(n, n_categories) calibrated probabilities."""
-        logits = self.logits(features) * self.platt_a + self.platt_b
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+        return self.calibrated(self.logits(features))
 
 
 def head_path(encoder: str) -> Path:

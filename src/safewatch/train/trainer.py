@@ -288,13 +288,15 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
                     {"seed": seed, "rows": len(head_rows), "features": int(feats.shape[1]), "hidden": HIDDEN_UNITS},
                     hidden_w.astype(f32), hidden_b.astype(f32))
         logits = head.logits(feats)
+        for k in range(len(kept)):
+            dv = dev & (y[:, k] >= 0)
+            head.platt_a[k], head.platt_b[k] = _platt(logits[dv, k], y[dv, k])
+        probs = head.calibrated(logits)
         report.heads[encoder] = {}
         for k, j in enumerate(kept):
             category, yk = categories[j], y[:, k]
             dv = dev & (yk >= 0)
-            head.platt_a[k], head.platt_b[k] = _platt(logits[dv, k], yk[dv])
-            probs = 1 / (1 + np.exp(-np.clip(logits[dv, k] * head.platt_a[k] + head.platt_b[k], -50, 50)))
-            dev_scores.setdefault(category, []).append(probs)
+            dev_scores.setdefault(category, []).append(probs[dv, k])
             dev_labels.setdefault(category, []).append(yk[dv])
             tr = ~dev & (yk >= 0)
             report.heads[encoder][category] = CategoryReport(int((yk[tr] == 1).sum()), int((yk[tr] == 0).sum()),
