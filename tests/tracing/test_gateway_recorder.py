@@ -50,3 +50,31 @@ def test_record_gateway_stores_a_trace_with_a_generation_and_blocked_tag(app_key
     assert scores[("safety.overall", None)]["value"] == pytest.approx(0.93)
     assert scores[("safety.category", None)]["stringValue"] == "self-harm"
     assert scores[("safety.flagged", None)]["value"] == 1.0
+
+
+def test_gateway_trace_times_are_utc_whatever_the_hosts_zone(app_keys, monkeypatch):
+    import time as time_module
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("TZ", "Asia/Ho_Chi_Minh")  # UTC+7: a naive local reading would be 7 hours off
+    time_module.tzset()
+    try:
+        app, keys = app_keys
+        auth = (keys.public_key, keys.secret_key)
+        with TestClient(app) as client:
+            trace_id = client.portal.call(lambda: app.state.tracer.record_gateway(
+                keys.project_id, name="moderation", user_id=None, session_id=None, input="hello", output=None,
+                model=None, input_verdict=None, output_verdict=None, blocked=None, usage=None, latency_ms=250.0,
+                metadata=None))
+            deadline = time.monotonic() + 30
+            while (r := client.get(f"/api/public/traces/{trace_id}", auth=auth)).status_code == 404:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        started = datetime.fromisoformat(r.json()["timestamp"].replace("Z", "+00:00"))
+        assert abs(datetime.now(UTC) - started) < timedelta(minutes=1)
+        [gen] = r.json()["observations"]
+        ended = datetime.fromisoformat(gen["endTime"].replace("Z", "+00:00"))
+        assert ended - started == timedelta(milliseconds=250)
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
 
@@ -107,8 +107,8 @@ class TracingService:
         """
         trace_id = uuid.uuid4().hex
         obs_id = f"{trace_id}-gen"
-        now = datetime.now(UTC).replace(tzinfo=None)
-        started = datetime.fromtimestamp(now.timestamp() - latency_ms / 1000, UTC).replace(tzinfo=None)
+        now = utcnow()
+        started = now - timedelta(milliseconds=latency_ms)
         parts = {k: v for k, v in (("input", input_verdict), ("output", output_verdict)) if v is not None}
         verdicts = {k: v.to_dict() for k, v in parts.items()}
         meta = {**(metadata or {}), "source": "safewatch-gateway"}
