@@ -82,6 +82,16 @@ class Verdict(BaseModel):
         return [c for c, on in self.categories.items() if on]
 
     @property
+    def judge_outcome(self) -> str | None:
+        """None when the judge was not asked; else "used", "cached" (an earlier answer) or "failed" (the local
+        verdict stood)."""
+        if self.judge is None:
+            return None
+        if not self.judge.get("used"):
+            return "failed"
+        return "cached" if self.judge.get("cached") else "used"
+
+    @property
     def top_category(self) -> str | None:
         """The highest-scoring flagged category, or None when nothing is flagged."""
         flagged = self.flagged_categories

@@ -93,7 +93,7 @@ def _from_verdict(v: Verdict, latency_ms: float) -> Prediction:
         latency_ms=latency_ms,
         action=v.action.value if hasattr(v.action, "value") else str(v.action),
         top_category=v.top_category,
-        judge=None if v.judge is None else "failed" if not v.judge.get("used") else "cached" if v.judge.get("cached") else "used",
+        judge=v.judge_outcome,
     )
 
 
@@ -150,8 +150,4 @@ def evaluate_scorer(
         progress=progress,
         name=name,
     )
-    result = EvalResult(name=name, rows=list(rows), predictions=predictions)
-    asked = [p.judge for p in predictions if p.judge is not None]
-    if asked:
-        result.meta["judge"] = {outcome: asked.count(outcome) for outcome in ("used", "cached", "failed")}
-    return result
+    return EvalResult(name=name, rows=list(rows), predictions=predictions)

@@ -48,9 +48,8 @@ class GatewayMetrics:
         self.verdicts.labels(role, action).inc()
         for category in verdict.flagged_categories:
             self.flagged.labels(role, category, action).inc()
-        if verdict.judge is not None:
-            outcome = "failed" if not verdict.judge.get("used") else "cached" if verdict.judge.get("cached") else "used"
-            self.judge_reviews.labels(role, outcome).inc()
+        if verdict.judge_outcome is not None:
+            self.judge_reviews.labels(role, verdict.judge_outcome).inc()
 
     def upstream_retry(self, upstream: str, error: UpstreamError) -> None:
         self.upstream_retries.labels(upstream, error.kind).inc()
