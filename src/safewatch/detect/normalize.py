@@ -197,3 +197,14 @@ def prepare(text: str, role: str = "input", language: str | None = None) -> Prep
     lang = language or detect_language(clean.translate(HOMOGLYPHS))
     normalized, offsets = normalize(clean, lang)
     return Prepared(original=text, text=clean, normalized=normalized, offsets=offsets, language=lang, role=role)
+
+
+# Escapes whose letter is not a literal (\S, \W, \p{Han}, ...): an upper-case one does not make a pattern
+# case-sensitive.
+_ESCAPE = re.compile(r"\\(?:[pPN]\{[^}]*\}|.)")
+
+
+def needs_ignorecase(pattern: str) -> bool:
+    """Whether a pattern searched over normalized (case-folded) text needs IGNORECASE: only if it has an
+    upper-case literal. Without the flag the regex engine does about half the work."""
+    return any(ch.isupper() for ch in _ESCAPE.sub("", pattern))

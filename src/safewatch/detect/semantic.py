@@ -44,6 +44,13 @@ class ExemplarIndex:
     # gather gives every category's similarities at once.
     gather: np.ndarray
 
+    def __post_init__(self) -> None:
+        # Exemplars and benign look-alikes in one matrix: one product per batch instead of two.
+        self.both = np.vstack([self.matrix, self.benign]).astype(np.float32)
+        counts = (self.gather < len(self.matrix)).sum(axis=1)  # exemplars per category
+        self.has = counts > 0
+        self.top_k_divisor = np.clip(np.minimum(counts, TOP_K), 1, None).astype(np.float32)
+
 
 def _exemplars_for(policy: Policy, encoder: str) -> tuple[list[tuple[str, str]], list[str]]:
     """Each encoder gets the exemplars in the languages it understands (e5: every language)."""
@@ -95,7 +102,8 @@ class SemanticLayer:
         enc = self.encoders.get(encoder)
         if not texts:
             return np.zeros((0, enc.dim), np.float32)
-        digest = hashlib.sha256("\x1f".join([encoder, *texts]).encode()).hexdigest()[:20]
+        # Keyed by the exact model as well as the texts: a rebuilt encoder must not read the old one's vectors.
+        digest = hashlib.sha256("\x1f".join([enc.model_id, *texts]).encode()).hexdigest()[:20]
         path = model_cache_dir() / f"exemplars-{encoder}-{digest}.npy"
         if path.exists():
             try:
@@ -124,21 +132,23 @@ class SemanticLayer:
         """Per text: top-k mean similarity per category (n, n_categories), the best exemplar per category
         (n, n_categories; -1 when none), and the best benign similarity (n,)."""
         idx = self.index(encoder)
-        n, k = len(embeddings), len(idx.categories)
+        n, k, m = len(embeddings), len(idx.categories), len(idx.matrix)
         per_cat = np.full((n, k), -1.0, dtype=np.float32)
         best = np.full((n, k), -1, dtype=np.int64)
-        if len(idx.matrix) and n:
-            sims = embeddings @ idx.matrix.T
-            padded = np.concatenate([sims, np.full((n, 1), -np.inf, np.float32)], axis=1)
-            grouped = padded[:, idx.gather]  # (n, k, width); padding is -inf
+        if not n:
+            return per_cat, best, np.full(0, -1.0, np.float32)
+        both = embeddings @ idx.both.T
+        if m:
+            # Column m (the padding index) becomes -inf: a padded slot never makes a category's top-k.
+            padded = both[:, : m + 1].copy() if len(idx.benign) else np.hstack([both, np.zeros((n, 1), np.float32)])
+            padded[:, m] = -np.inf
+            grouped = padded[:, idx.gather]  # (n, k, width)
             top = np.sort(grouped, axis=2)[:, :, -TOP_K:]
-            counts = (idx.gather < len(idx.matrix)).sum(axis=1)  # exemplars per category
-            usable = np.where(np.isfinite(top), top, 0.0).sum(axis=2) / np.clip(np.minimum(counts, TOP_K), 1, None)
-            has = counts > 0
-            per_cat[:, has] = usable[:, has]
+            usable = np.where(np.isfinite(top), top, 0.0).sum(axis=2) / idx.top_k_divisor
+            per_cat[:, idx.has] = usable[:, idx.has]
             arg = np.argmax(grouped, axis=2)
-            best[:, has] = idx.gather[np.arange(k)[None, :], arg][:, has]
-        benign = (embeddings @ idx.benign.T).max(axis=1) if len(idx.benign) and n else np.full(n, -1.0, np.float32)
+            best[:, idx.has] = idx.gather[np.arange(k)[None, :], arg][:, idx.has]
+        benign = both[:, m:].max(axis=1) if len(idx.benign) else np.full(n, -1.0, np.float32)
         return per_cat, best, benign
 
     def score(self, batch: list[Prepared]) -> list[LayerScores]:

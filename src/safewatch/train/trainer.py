@@ -96,18 +96,16 @@ def _is_dev(text: str, seed: int) -> bool:
 
 
 class EmbeddingCache:
-    """Training embeds tens of thousands of texts; re-training reuses them. Keyed by encoder and text hash,
-    stored as one key array and one matrix (an .npz of one array per text is slow to write)."""
+    """Training embeds tens of thousands of texts; re-training reuses them. One file per exact model (its
+    `model_id`: a rebuilt encoder starts afresh), keyed by text hash, stored as one key array and one matrix (an
+    .npz of one array per text is slow to write)."""
 
-    def __init__(self, encoder: str) -> None:
-        self.path = model_cache_dir() / f"train-embeddings-{encoder}.npz"
+    def __init__(self, model_id: str) -> None:
+        self.path = model_cache_dir() / f"train-embeddings-{model_id}.npz"
         self.data: dict[str, np.ndarray] = {}
         if self.path.exists():
             with np.load(self.path) as z:
-                if "keys" in z.files and "vectors" in z.files:
-                    self.data = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
-                else:  # the earlier one-array-per-text layout
-                    self.data = {k: z[k] for k in z.files}
+                self.data = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
 
     @staticmethod
     def key(text: str) -> str:
@@ -124,13 +122,13 @@ def embed_rows(cascade, rows: list[TrainRow], encoder: str, progress) -> np.ndar
     from safewatch.detect.cascade import model_text
     from safewatch.detect.normalize import prepare
 
-    cache = EmbeddingCache(encoder)
+    enc = cascade.encoders.get(encoder)
+    cache = EmbeddingCache(enc.model_id)
     texts = [model_text(prepare(r.text), encoder) for r in rows]
     keys = [cache.key(t) for t in texts]
     # Sorted by length: a batch is padded to its longest text, so similar lengths waste the least work.
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache.data}.items(),
                      key=lambda kv: (len(kv[1]), kv[0]))
-    enc = cascade.encoders.get(encoder)
     # An encoder whose output depends on the rest of its batch (int8 MiniLM quantizes activations per batch)
     # embeds one text at a time: a text's embedding must not depend on which texts were already cached, or
     # `train --check` from a cold cache would not reproduce the shipped heads. One at a time is also how a
