@@ -65,6 +65,20 @@ def test_an_ambiguous_text_is_decided_by_the_judge(make_gateway, upstream):
     assert 'safewatch_judge_reviews_total{outcome="used",role="input"} 1.0' in metrics
 
 
+def test_in_one_batch_only_the_ambiguous_text_is_judged(make_gateway, upstream):
+    gateway = make_gateway(detector=judged_detector(upstream.openai_url))
+    upstream.push(Reply(text=answer(toxicity=0.92)))
+
+    r = gateway.post("/v1/moderations", json={"input": ["good morning", AMBIGUOUS, "see you tomorrow"]})
+
+    assert r.status_code == 200, r.text
+    plain, judged, later = r.json()["results"]
+    assert len(upstream.requests) == 1 and AMBIGUOUS in json.dumps(upstream.requests[0].json)
+    assert judged["flagged"] is True and judged["safewatch"]["decided_by"] == "judge"
+    for result in (plain, later):
+        assert result["flagged"] is False and result["safewatch"]["judge"] is None
+
+
 def test_a_slow_judge_holds_up_only_the_request_it_judges(make_gateway, upstream):
     gateway = make_gateway(detector=judged_detector(upstream.openai_url, timeout_s=10))
     upstream.push(Reply(text=answer(toxicity=0.92), hang_s=2.0))

@@ -33,6 +33,24 @@ def test_projects_list_shows_public_keys_never_secrets(server, project_keys):
     assert project_keys.secret_key not in json.dumps(listed)
 
 
+def test_projects_list_says_when_each_key_was_last_used(server):
+    fresh = server.create_project()
+
+    def listed_key():
+        listed = json.loads(server.cli("projects", "list", "--json").stdout.strip().splitlines()[-1])
+        [project] = [p for p in listed if p["project_id"] == fresh.project_id]
+        [key] = project["keys"]
+        return key
+
+    before = listed_key()
+    assert before["public_key"] == fresh.public_key and before["last_used_at"] is None
+    assert before["display_secret"] != fresh.secret_key and before["created_at"].endswith("Z")
+    assert httpx.get(f"{server.base_url}/api/public/projects", auth=fresh.basic_auth).status_code == 200
+    assert listed_key()["last_used_at"] >= before["created_at"]
+    human = server.cli("projects", "list").stdout
+    assert fresh.public_key in human and "last used 20" in human
+
+
 def test_secret_is_stored_hashed(server, project_keys):
     import sqlite3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -32,12 +33,26 @@ class CreatedKey:
 
 
 @dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown of a key: never its secret (only the masked `display_secret`)."""
+
+    public_key: str
+    display_secret: str
+    role: str
+    note: str | None
+    created_at: str
+    # None until the key is first used; exact to the key cache's time-to-live (a minute).
+    last_used_at: str | None
+
+
+@dataclass(frozen=True)
 class ProjectInfo:
     project_id: str
     name: str
     org_id: str
     org_name: str
     public_keys: list[str]
+    keys: list[KeyInfo]
 
 
 def create_project(db: Database, name: str, org: str = DEFAULT_ORG) -> CreatedKey:
@@ -75,10 +90,16 @@ def list_projects(db: Database) -> list[ProjectInfo]:
             .join(Organization, Organization.id == Project.org_id)
             .order_by(Organization.name, Project.name)
         ).all()
-        keys: dict[str, list[str]] = {}
-        for project_id, public_key in s.execute(select(ApiKey.project_id, ApiKey.public_key).order_by(ApiKey.created_at)):
-            keys.setdefault(project_id, []).append(public_key)
-    return [ProjectInfo(pid, pname, oid, oname, keys.get(pid, [])) for pid, pname, oid, oname in rows]
+        keys: dict[str, list[KeyInfo]] = {}
+        for key in s.scalars(select(ApiKey).order_by(ApiKey.created_at)):
+            keys.setdefault(key.project_id, []).append(KeyInfo(
+                key.public_key, key.display_secret, key.role, key.note, _iso(key.created_at), _iso(key.last_used_at)))
+    return [ProjectInfo(pid, pname, oid, oname, [k.public_key for k in keys.get(pid, [])], keys.get(pid, []))
+            for pid, pname, oid, oname in rows]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") + "Z" if moment else None
 
 
 def _add_key(s, project: Project, role: Role = Role.OWNER, note: str | None = None) -> CreatedKey:

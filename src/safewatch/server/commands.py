@@ -87,7 +87,7 @@ def projects_create(
 
 @projects_app.command("list")
 def projects_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List projects with their public keys."""
+    """List projects with their keys: public key, masked secret, role, when created and when last used."""
     from dataclasses import asdict
 
     from safewatch.auth import list_projects
@@ -97,7 +97,11 @@ def projects_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
         typer.echo(json.dumps([asdict(p) for p in projects]))
         return
     for p in projects:
-        typer.echo(f"{p.org_name}/{p.name}  {p.project_id}  {', '.join(p.public_keys)}")
+        typer.echo(f"{p.org_name}/{p.name}  {p.project_id}")
+        for k in p.keys:
+            note = f"  ({k.note})" if k.note else ""
+            typer.echo(f"  {k.public_key}  {k.display_secret}  {k.role}  created {k.created_at}  "
+                       f"last used {k.last_used_at or 'never'}{note}")
 
 
 @db_app.command("upgrade")
