@@ -193,13 +193,15 @@ def _compare_heads(tmp: Path) -> list[str]:
 
 def models_build() -> None:
     """Build the models safewatch makes itself into the model cache: the int8 ONNX exports of all-MiniLM-L6-v2
-    (English) and multilingual-e5-small (Vietnamese and the rest). Each is built once; later runs print the
-    paths of what is there."""
+    (English) and multilingual-e5-small (Vietnamese and the rest), and the lexical toxicity model copied out of
+    alt-profanity-check. Each is built once; later runs print the paths of what is there."""
     from safewatch.detect.e5_export import e5_files
     from safewatch.detect.embed import minilm_onnx_path
+    from safewatch.detect.lexical import lexical_model_path
 
     typer.echo(str(minilm_onnx_path()))
     typer.echo(str(e5_files().onnx))
+    typer.echo(str(lexical_model_path()))
 
 
 def register(app: typer.Typer) -> None:

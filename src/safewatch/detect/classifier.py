@@ -1,8 +1,8 @@
 """Trained multi-label heads over sentence embeddings and exemplar similarities.
 
 One head per encoder (`heads-minilm.npz`, `heads-e5.npz`, `heads-use.npz`), built by `safewatch train` and shipped as package
-data. A head reads [embedding ⊕ similarity to each category's exemplars ⊕ similarity to the benign look-alikes]
-through one shared hidden layer (ReLU) into one logit per category, with Platt scaling per category fitted on a
+data. A head reads [embedding ⊕ similarity to each category's exemplars ⊕ similarity to the benign look-alikes
+(⊕ for English, the lexical toxicity of the words: `lexical.py`)] through one shared hidden layer (ReLU) into one logit per category, with Platt scaling per category fitted on a
 dev split so its output is a probability. A head without the hidden layer is a per-category logistic regression.
 Inference is two matrix products in numpy: no torch or scikit-learn at run time.
 """
@@ -77,8 +77,21 @@ def head_path(encoder: str) -> Path:
     return DATA_DIR / f"heads-{encoder}.npz"
 
 
+# Encoders whose heads also read the lexical toxicity score: its word model knows English only.
+LEXICAL_ENCODERS = frozenset({"minilm"})
+
+
+def lexical_scores(normalized_texts: list[str]) -> np.ndarray:
+    """The lexical feature, read from the normalized text (slang expanded, look-alikes folded) in training and
+    at inference alike."""
+    from safewatch.detect.lexical import shared_lexical
+
+    return shared_lexical().score(normalized_texts)
+
+
 def build_features(embeddings: np.ndarray, semantic: SemanticLayer, encoder: str, sim_categories: list[str],
-                   similarities: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                   similarities: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                   lexical: np.ndarray | None = None) -> np.ndarray:
     """The feature matrix a head reads: the layout must match between training and inference."""
     per_cat, _, benign = similarities if similarities is not None else semantic.similarities(embeddings, encoder)
     current = {c: i for i, c in enumerate(semantic.index(encoder).categories)}
@@ -86,7 +99,8 @@ def build_features(embeddings: np.ndarray, semantic: SemanticLayer, encoder: str
     for j, c in enumerate(sim_categories):
         if c in current:
             sims[:, j] = per_cat[:, current[c]]
-    return np.hstack([embeddings, sims, benign[:, None]]).astype(np.float32)
+    columns = [embeddings, sims, benign[:, None]] + ([lexical[:, None]] if lexical is not None else [])
+    return np.hstack(columns).astype(np.float32)
 
 
 class ClassifierLayer:
@@ -117,7 +131,8 @@ class ClassifierLayer:
             sub = [batch[i] for i in rows]
             sims = self.semantic.similarities_for(sub, encoder)
             emb = np.stack([p.embedding for p in sub])
-            probs = head.predict(build_features(emb, self.semantic, encoder, head.sim_categories, sims))
+            lexical = lexical_scores([p.normalized for p in sub]) if head.meta.get("lexical") else None
+            probs = head.predict(build_features(emb, self.semantic, encoder, head.sim_categories, sims, lexical))
             for j, i in enumerate(rows):
                 out[i].scores = {c: round(float(probs[j, k]), 4) for k, c in enumerate(head.categories)}
         return out

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from safewatch.detect.classifier import Head, build_features, head_path
+from safewatch.detect.classifier import LEXICAL_ENCODERS, Head, build_features, head_path, lexical_scores
 from safewatch.detect.embed import ENCODERS, encoder_name_for
+from safewatch.detect.normalize import prepare
 from safewatch.paths import PACKAGE_DIR, model_cache_dir
 from safewatch.policy import Policy, load_policy
 from safewatch.taxonomy import PARENT
@@ -120,7 +121,6 @@ class EmbeddingCache:
 
 def embed_rows(cascade, rows: list[TrainRow], encoder: str, progress) -> np.ndarray:
     from safewatch.detect.cascade import model_text
-    from safewatch.detect.normalize import prepare
 
     enc = cascade.encoders.get(encoder)
     cache = EmbeddingCache(enc.model_id)
@@ -270,7 +270,8 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
     for encoder, head_rows in plan.items():
         report.rows[encoder] = len(head_rows)
         emb = embed_rows(cascade, head_rows, encoder, progress)
-        feats = build_features(emb, cascade.semantic, encoder, categories)
+        lexical = lexical_scores([prepare(r.text).normalized for r in head_rows]) if encoder in LEXICAL_ENCODERS else None
+        feats = build_features(emb, cascade.semantic, encoder, categories, lexical=lexical)
         dev = np.asarray([_is_dev(r.text, seed) for r in head_rows])
         weights = np.asarray([r.weight for r in head_rows], dtype=np.float64)
         labels = np.stack([labels_for(head_rows, c) for c in categories], axis=1)
@@ -283,7 +284,8 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
         # float32, as saved: Platt scaling, thresholds and the semantic weight below see exactly the head that ships.
         head = Head(encoder, [categories[j] for j in kept], categories, W.astype(f32), B.astype(f32),
                     np.ones(len(kept), f32), np.zeros(len(kept), f32),
-                    {"seed": seed, "rows": len(head_rows), "features": int(feats.shape[1]), "hidden": HIDDEN_UNITS},
+                    {"seed": seed, "rows": len(head_rows), "features": int(feats.shape[1]), "hidden": HIDDEN_UNITS,
+                     "lexical": lexical is not None},
                     hidden_w.astype(f32), hidden_b.astype(f32))
         logits = head.logits(feats)
         for k in range(len(kept)):
