@@ -92,14 +92,12 @@ def _check_jsonl(detector, source: str, role: str, batch_size: int) -> None:
             typer.echo(f"error: cannot read {source}: {exc}", err=True)
             raise typer.Exit(2) from exc
     out = sys.stdout
-    batch: list[str] = []
+    bad_line: list[int] = []
 
-    def flush() -> None:
-        for v in detector.check_batch(batch, role=role):
-            out.write(json.dumps(v.to_dict(), ensure_ascii=False) + "\n")
-        batch.clear()
-
-    try:
+    def batches():
+        """Batches of texts read from the stream; stops at the first line that is not a JSON object with a
+        string `text` (every batch before it is still checked and written)."""
+        batch: list[str] = []
         for n, line in enumerate(stream, 1):
             if not line.strip():
                 continue
@@ -109,17 +107,26 @@ def _check_jsonl(detector, source: str, role: str, batch_size: int) -> None:
             except (json.JSONDecodeError, KeyError):
                 text = None
             if not isinstance(text, str):
-                typer.echo(f"error: line {n}: expected a JSON object with a string `text` field", err=True)
-                raise typer.Exit(2)
+                bad_line.append(n)
+                return
             batch.append(text)
             if len(batch) >= batch_size:
-                flush()
+                yield batch
+                batch = []
         if batch:
-            flush()
+            yield batch
+
+    try:
+        for verdicts in detector.check_batches(batches(), role=role):
+            for v in verdicts:
+                out.write(json.dumps(v.to_dict(), ensure_ascii=False) + "\n")
     finally:
         if stream is not sys.stdin:
             stream.close()
         out.flush()
+    if bad_line:
+        typer.echo(f"error: line {bad_line[0]}: expected a JSON object with a string `text` field", err=True)
+        raise typer.Exit(2)
 
 
 def train(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from safewatch.policy import Policy, load_policy
@@ -67,6 +69,38 @@ class Detector:
         for v in verdicts:
             v.latency_ms = round(per_text_ms, 3)
         return self.review(texts, verdicts, role) if review else verdicts
+
+    def check_batches(self, batches: Iterable[list[str]], role: str = "input") -> Iterator[list[Verdict]]:
+        """`check_batch` over a stream of batches, one list of verdicts per batch, in order.
+
+        Pipelined: while one batch is in the encoder (native code, the GIL released), a worker thread runs the
+        next batch's normalization and cheap layers. For large files (`safewatch check --jsonl`).
+        """
+        if role not in ("input", "output"):
+            raise ValueError("role must be 'input' or 'output'")
+        cascade = self.cascade
+
+        def screen(texts: list[str]):
+            start = time.perf_counter()
+            return texts, cascade.screen(texts, role=role), time.perf_counter() - start
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="safewatch-screen") as pool:
+            ahead = None
+            for batch in batches:
+                following = pool.submit(screen, list(batch))
+                if ahead is not None:
+                    yield self._finish(*ahead.result(), role)
+                ahead = following
+            if ahead is not None:
+                yield self._finish(*ahead.result(), role)
+
+    def _finish(self, texts: list[str], screened, screen_s: float, role: str) -> list[Verdict]:
+        start = time.perf_counter()
+        verdicts = self.cascade.finish(screened)
+        per_text_ms = (screen_s + time.perf_counter() - start) * 1000 / max(len(texts), 1)
+        for v in verdicts:
+            v.latency_ms = round(per_text_ms, 3)
+        return self.review(texts, verdicts, role)
 
     def needs_review(self, verdicts: list[Verdict]) -> bool:
         """Whether `review` would ask the judge about any of these verdicts."""

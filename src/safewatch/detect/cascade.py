@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 from safewatch.detect.base import LayerScores, Prepared
 from safewatch.detect.classifier import ClassifierLayer
@@ -39,6 +40,14 @@ def _limit_blas_threads() -> None:
     threadpool_limits(limits=int(os.environ.get("SAFEWATCH_BLAS_THREADS", "1")), user_api="blas")
 
 
+@dataclass
+class Screened:
+    """A batch after the cascade's first stage: the prepared texts and each one's layer scores so far."""
+
+    prepared: list[Prepared]
+    results: list[dict[str, LayerScores]]
+
+
 class Cascade:
     def __init__(self, policy: Policy, *, semantic: bool = True, classifier: bool = True) -> None:
         _limit_blas_threads()
@@ -54,11 +63,22 @@ class Cascade:
 
     # -- running -------------------------------------------------------------------------------------------
     def run(self, texts: list[str], role: str = "input") -> list[Verdict]:
+        return self.finish(self.screen(texts, role))
+
+    def screen(self, texts: list[str], role: str = "input") -> Screened:
+        """The first stage: normalization and the cheap layers (pure Python, microseconds a text)."""
         prepared = [prepare(t, role) for t in texts]
         results: list[dict[str, LayerScores]] = [{} for _ in prepared]
         for layer in (self.rules, self.pii, self.injection, self.context):
             for res, scores in zip(results, layer.score(prepared), strict=True):
                 res[layer.name] = scores
+        return Screened(prepared, results)
+
+    def finish(self, screened: Screened) -> list[Verdict]:
+        """The second stage: the encoders (which release the GIL while they run) and the model layers for the
+        texts no cheap layer was certain about, then fusion. Split from `screen` so that a stream of batches
+        can screen the next batch while this one is in the encoder."""
+        prepared, results = screened.prepared, screened.results
         pending = [i for i, p in enumerate(prepared) if not self._certain(p, results[i])]
         if pending and self.semantic is not None:
             self.embed([prepared[i] for i in pending])

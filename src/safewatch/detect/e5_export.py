@@ -179,14 +179,11 @@ def _write_text_side(packed: PackedE5, files: E5Files) -> None:
 
 
 def _export_onnx(packed: PackedE5, target: Path) -> None:
-    try:
-        import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-        from transformers import BertConfig, BertModel
-    except ImportError as exc:  # pragma: no cover - only without the `export` extra
-        raise RuntimeError(
-            "building the ONNX model needs torch, onnx and transformers (pip install 'safewatch[export]')"
-        ) from exc
+    from transformers import BertConfig, BertModel
+
+    from safewatch.detect.embed import export_int8_onnx, export_tools
+
+    torch = export_tools()[0]
     config = BertConfig(vocab_size=packed.vocab_size, hidden_size=packed.hidden, num_hidden_layers=packed.layers,
                         num_attention_heads=packed.heads, intermediate_size=packed.ffn, hidden_act="gelu",
                         max_position_embeddings=packed.max_positions, type_vocab_size=packed.type_vocab,
@@ -194,27 +191,7 @@ def _export_onnx(packed: PackedE5, target: Path) -> None:
     config._attn_implementation = "eager"  # plain ops: what the exporter and the int8 quantizer handle
     model = BertModel(config, add_pooling_layer=False).eval()
     model.load_state_dict({k: torch.from_numpy(v) for k, v in packed.bert_state_dict().items()}, strict=True)
-
-    class _LastHidden(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    example = (torch.tensor([[packed.bos, 6, 7, packed.eos], [packed.bos, 8, packed.eos, packed.pad]]),
-               torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]]))
-    names = ["input_ids", "attention_mask"]
-    dynamic = {k: {0: "batch", 1: "seq"} for k in [*names, "last_hidden_state"]}
-    tmp_fp32 = target.with_suffix(f".fp32.{os.getpid()}.onnx")
-    tmp_int8 = target.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        with torch.no_grad():
-            torch.onnx.export(_LastHidden(model), example, str(tmp_fp32), input_names=names,
-                              output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=17, dynamo=False)
-        quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
-        os.replace(tmp_int8, target)  # atomic: a concurrent reader never sees half a file
-    finally:
-        tmp_fp32.unlink(missing_ok=True)
-        tmp_int8.unlink(missing_ok=True)
+    example = {"input_ids": torch.tensor([[packed.bos, 6, 7, packed.eos], [packed.bos, 8, packed.eos, packed.pad]]),
+               "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])}
+    with torch.no_grad():
+        export_int8_onnx(model, example, target)

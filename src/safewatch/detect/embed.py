@@ -87,41 +87,56 @@ def minilm_onnx_path() -> Path:
 
 
 def export_minilm_onnx(source: Path, target: Path) -> Path:
-    """Export MiniLM to ONNX (legacy exporter: exact) and quantize it to int8 with per-channel scales."""
-    try:
-        import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as exc:  # pragma: no cover - only without the `export` extra
-        raise RuntimeError(
-            "building the ONNX model needs torch, onnx and transformers (pip install 'safewatch[export]')"
-        ) from exc
+    """Export MiniLM to ONNX and quantize it to int8 (`export_int8_onnx`)."""
+    torch = export_tools()[0]
+    from transformers import AutoModel, AutoTokenizer
+
     log.info("exporting all-MiniLM-L6-v2 to ONNX int8 (once) -> %s", target)
     tok = AutoTokenizer.from_pretrained(str(source))
     model = AutoModel.from_pretrained(str(source)).eval()
+    enc = tok(["hello world", "a longer sentence here"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        export_int8_onnx(model, {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}, target)
+    return target
+
+
+def export_tools():
+    try:
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:  # pragma: no cover - only without the `export` extra
+        raise RuntimeError(
+            "building the ONNX models needs torch, onnx and transformers (pip install 'safewatch[export]')"
+        ) from exc
+    return torch, QuantType, quantize_dynamic
+
+
+def export_int8_onnx(model, example: dict, target: Path) -> None:
+    """Export a transformers encoder's last hidden state to ONNX (the legacy exporter: exact) with dynamic batch
+    and length, and quantize its weights to int8 with per-channel scales. `example` names the inputs, in order.
+    The file appears atomically: a concurrent reader never sees half of it."""
+    torch, QuantType, quantize_dynamic = export_tools()
+    names = list(example)
 
     class _LastHidden(torch.nn.Module):
         def __init__(self, m):
             super().__init__()
             self.m = m
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        def forward(self, *inputs):
+            return self.m(**dict(zip(names, inputs, strict=True))).last_hidden_state
 
-    enc = tok(["hello world", "a longer sentence here"], padding=True, return_tensors="pt")
-    names = ["input_ids", "attention_mask", "token_type_ids"]
     dynamic = {k: {0: "batch", 1: "seq"} for k in [*names, "last_hidden_state"]}
     tmp_fp32 = target.with_suffix(f".fp32.{os.getpid()}.onnx")
     tmp_int8 = target.with_suffix(f".{os.getpid()}.tmp")
-    with torch.no_grad():
-        torch.onnx.export(
-            _LastHidden(model), tuple(enc[k] for k in names), str(tmp_fp32), input_names=names,
-            output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=17, dynamo=False,
-        )
-    quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
-    tmp_fp32.unlink(missing_ok=True)
-    os.replace(tmp_int8, target)  # atomic: a concurrent reader never sees half a file
-    return target
+    try:
+        torch.onnx.export(_LastHidden(model), tuple(example.values()), str(tmp_fp32), input_names=names,
+                          output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=17, dynamo=False)
+        quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(tmp_int8, target)
+    finally:
+        tmp_fp32.unlink(missing_ok=True)
+        tmp_int8.unlink(missing_ok=True)
 
 
 class OnnxEncoder:

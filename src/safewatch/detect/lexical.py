@@ -10,6 +10,7 @@ five (coef, intercept, a, b) out of the package once into the model cache and co
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -99,13 +100,7 @@ class LexicalToxicity:
         return out
 
 
-_SHARED: LexicalToxicity | None = None
-_SHARED_LOCK = threading.Lock()
-
-
+@functools.cache
 def shared_lexical() -> LexicalToxicity:
-    global _SHARED
-    with _SHARED_LOCK:
-        if _SHARED is None:
-            _SHARED = LexicalToxicity()
-        return _SHARED
+    """One model per process (two threads racing here at start-up may each load it once: harmless)."""
+    return LexicalToxicity()
