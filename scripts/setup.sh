@@ -18,7 +18,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing safewatch and its dependencies"
 .venv/bin/pip install -q -e '.[export,test]'
-echo "setup: building the int8 ONNX exports of all-MiniLM-L6-v2 and multilingual-e5-small (cached after the first run)"
+echo "setup: building the int8 ONNX exports of all-MiniLM-L6-v2 and multilingual-e5-small and the lexical toxicity model (cached after the first run)"
 .venv/bin/safewatch models build >/dev/null
 if [ -f scripts/langfuse2-venv.sh ]; then
   bash scripts/langfuse2-venv.sh
