@@ -121,7 +121,11 @@ class Detector:
         from safewatch.detect.normalize import prepare
 
         start = time.perf_counter()
-        out = self.judge.review([prepare(t, role) for t in texts], list(verdicts))
+        # Only the ambiguous texts are read by the judge: only they are prepared again.
+        ambiguous = getattr(self.judge, "ambiguous", None)
+        prepared = [prepare(t, role) if ambiguous is None or ambiguous(v) else None
+                    for t, v in zip(texts, verdicts, strict=True)]
+        out = self.judge.review(prepared, list(verdicts))
         spent_ms = (time.perf_counter() - start) * 1000
         for before, after in zip(verdicts, out, strict=True):
             if after.judge is not None:

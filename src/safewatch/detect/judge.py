@@ -447,8 +447,10 @@ class LLMJudge:
         low, high = self.config.band
         return low <= verdict.overall_score < high
 
-    def review(self, prepared: list[Prepared], verdicts: list[Verdict]) -> list[Verdict]:
-        """The verdicts, with the ambiguous ones decided again with the judge's answer (or marked failed)."""
+    def review(self, prepared: list[Prepared | None], verdicts: list[Verdict]) -> list[Verdict]:
+        """The verdicts, with the ambiguous ones decided again with the judge's answer (or marked failed).
+
+        Only the prepared texts of ambiguous verdicts are read; the others may be None."""
         todo = [i for i, v in enumerate(verdicts) if self.ambiguous(v)]
         if not todo:
             return verdicts
