@@ -89,6 +89,9 @@ def _print_tables(console: Console, results: list[EvalResult]) -> None:
             j = r.meta["judge"]
             console.print(f"LLM judge asked about {sum(j.values())} texts: {j['used']} answered, {j['cached']} from "
                           f"its cache, {j['failed']} failed (the local verdict stood)")
+            if j["failed"]:
+                console.print("  calls over the judge's budget count as failed: for a large dataset raise "
+                              "SAFEWATCH_JUDGE_MAX_CALLS_PER_MINUTE (default 60) and SAFEWATCH_JUDGE_MAX_CALLS_TOTAL")
     if len(results) > 1:
         console.rule("[bold]summary[/bold]")
         console.print(_metrics_table("all datasets", "dataset", {r.name: r.binary for r in results}))
@@ -117,7 +120,8 @@ def eval_command(
     min_auprc: Annotated[float | None, typer.Option("--min-auprc", help="Gate: fail when a dataset's AUPRC is lower.")] = None,
     max_fpr: Annotated[float | None, typer.Option("--max-fpr", help="Gate: fail when a dataset's false-positive rate is higher.")] = None,
     gate: Annotated[list[str] | None, typer.Option("--gate", help="Gate expression [DATASET:][CATEGORY.]METRIC>=VALUE (repeatable).")] = None,
-    judge: Annotated[bool, typer.Option("--judge", help="Ask the configured LLM judge (SAFEWATCH_JUDGE_*) about ambiguous texts.")] = False,
+    judge: Annotated[bool, typer.Option("--judge", help="Ask the configured LLM judge (SAFEWATCH_JUDGE_*) about ambiguous texts. Its budget applies "
+                                      "(SAFEWATCH_JUDGE_MAX_CALLS_PER_MINUTE, default 60): texts over it keep the local verdict.")] = False,
 ) -> None:
     try:
         gates: list[Gate] = shorthand_gates(min_precision=min_precision, min_recall=min_recall, min_f1=min_f1,
