@@ -61,14 +61,9 @@ class Detector:
         `review=False` leaves out the judge: the caller hands the verdicts to `review` later. The gateway does
         so, so that a slow judge call never holds up the other requests batched into the same model call.
         """
-        if role not in ("input", "output"):
-            raise ValueError("role must be 'input' or 'output'")
-        start = time.perf_counter()
-        verdicts = self.cascade.run(list(texts), role=role)
-        per_text_ms = (time.perf_counter() - start) * 1000 / max(len(texts), 1)
-        for v in verdicts:
-            v.latency_ms = round(per_text_ms, 3)
-        return self.review(texts, verdicts, role) if review else verdicts
+        _check_role(role)
+        texts = list(texts)
+        return self._finish(*self._screen(texts, role), role, review=review)
 
     def check_batches(self, batches: Iterable[list[str]], role: str = "input") -> Iterator[list[Verdict]]:
         """`check_batch` over a stream of batches, one list of verdicts per batch, in order.
@@ -76,38 +71,39 @@ class Detector:
         Pipelined: while one batch is in the encoder (native code, the GIL released), a worker thread runs the
         next batch's normalization and cheap layers. For large files (`safewatch check --jsonl`).
         """
-        if role not in ("input", "output"):
-            raise ValueError("role must be 'input' or 'output'")
-        cascade = self.cascade
-
-        def screen(texts: list[str]):
-            start = time.perf_counter()
-            return texts, cascade.screen(texts, role=role), time.perf_counter() - start
-
+        _check_role(role)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="safewatch-screen") as pool:
             ahead = None
             for batch in batches:
-                following = pool.submit(screen, list(batch))
+                following = pool.submit(self._screen, list(batch), role)
                 if ahead is not None:
                     yield self._finish(*ahead.result(), role)
                 ahead = following
             if ahead is not None:
                 yield self._finish(*ahead.result(), role)
 
-    def _finish(self, texts: list[str], screened, screen_s: float, role: str) -> list[Verdict]:
+    def _screen(self, texts: list[str], role: str):
+        """The cascade's cheap first stage, timed: (texts, screened, seconds)."""
+        start = time.perf_counter()
+        return texts, self.cascade.screen(texts, role=role), time.perf_counter() - start
+
+    def _finish(self, texts: list[str], screened, screen_s: float, role: str, *, review: bool = True) -> list[Verdict]:
+        """The cascade's second stage; each verdict's `latency_ms` is its share of both stages' time."""
         start = time.perf_counter()
         verdicts = self.cascade.finish(screened)
         per_text_ms = (screen_s + time.perf_counter() - start) * 1000 / max(len(texts), 1)
         for v in verdicts:
             v.latency_ms = round(per_text_ms, 3)
-        return self.review(texts, verdicts, role)
+        return self.review(texts, verdicts, role) if review else verdicts
 
     def needs_review(self, verdicts: list[Verdict]) -> bool:
         """Whether `review` would ask the judge about any of these verdicts."""
-        if self.judge is None:
-            return False
+        return self.judge is not None and any(self._ambiguous(v) for v in verdicts)
+
+    def _ambiguous(self, verdict: Verdict) -> bool:
+        # A judge without an `ambiguous` band reviews every verdict.
         ambiguous = getattr(self.judge, "ambiguous", None)
-        return ambiguous is None or any(ambiguous(v) for v in verdicts)
+        return ambiguous is None or ambiguous(verdict)
 
     def review(self, texts: list[str], verdicts: list[Verdict], role: str = "input") -> list[Verdict]:
         """The local verdicts of `texts`, those in the judge's ambiguous band decided again with its answer.
@@ -122,9 +118,7 @@ class Detector:
 
         start = time.perf_counter()
         # Only the ambiguous texts are read by the judge: only they are prepared again.
-        ambiguous = getattr(self.judge, "ambiguous", None)
-        prepared = [prepare(t, role) if ambiguous is None or ambiguous(v) else None
-                    for t, v in zip(texts, verdicts, strict=True)]
+        prepared = [prepare(t, role) if self._ambiguous(v) else None for t, v in zip(texts, verdicts, strict=True)]
         out = self.judge.review(prepared, list(verdicts))
         spent_ms = (time.perf_counter() - start) * 1000
         for before, after in zip(verdicts, out, strict=True):
@@ -137,3 +131,8 @@ class Detector:
         close = getattr(self.judge, "close", None)
         if close is not None:
             close()
+
+
+def _check_role(role: str) -> None:
+    if role not in ("input", "output"):
+        raise ValueError("role must be 'input' or 'output'")
