@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from safewatch.detect.base import Prepared
 from safewatch.detect.classifier import LEXICAL_ENCODERS, Head, build_features, head_path, lexical_scores
 from safewatch.detect.embed import ENCODERS, encoder_name_for
 from safewatch.detect.normalize import prepare
@@ -119,12 +120,12 @@ class EmbeddingCache:
         tmp.replace(self.path)
 
 
-def embed_rows(cascade, rows: list[TrainRow], encoder: str, progress) -> np.ndarray:
+def embed_rows(cascade, prepared: list[Prepared], encoder: str, progress) -> np.ndarray:
     from safewatch.detect.cascade import model_text
 
     enc = cascade.encoders.get(encoder)
     cache = EmbeddingCache(enc.model_id)
-    texts = [model_text(prepare(r.text), encoder) for r in rows]
+    texts = [model_text(p, encoder) for p in prepared]
     keys = [cache.key(t) for t in texts]
     # Sorted by length: a batch is padded to its longest text, so similar lengths waste the least work.
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache.data}.items(),
@@ -269,8 +270,9 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
     categories = list(policy.enabled_categories())
     for encoder, head_rows in plan.items():
         report.rows[encoder] = len(head_rows)
-        emb = embed_rows(cascade, head_rows, encoder, progress)
-        lexical = lexical_scores([prepare(r.text).normalized for r in head_rows]) if encoder in LEXICAL_ENCODERS else None
+        prepared = [prepare(r.text) for r in head_rows]
+        emb = embed_rows(cascade, prepared, encoder, progress)
+        lexical = lexical_scores([p.normalized for p in prepared]) if encoder in LEXICAL_ENCODERS else None
         feats = build_features(emb, cascade.semantic, encoder, categories, lexical=lexical)
         dev = np.asarray([_is_dev(r.text, seed) for r in head_rows])
         weights = np.asarray([r.weight for r in head_rows], dtype=np.float64)
