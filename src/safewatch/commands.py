@@ -195,6 +195,14 @@ def _compare_heads(tmp: Path) -> list[str]:
             x, y = getattr(a, name), getattr(b, name)
             if x.shape != y.shape or not np.allclose(x, y, atol=1e-3, rtol=1e-3):
                 problems.append(f"{encoder}: {name} differ")
+        if (a.ngram is None) != (b.ngram is None):
+            problems.append(f"{encoder}: one head reads n-gram models, the other not")
+        elif a.ngram is not None:
+            if a.ngram.vocabulary != b.ngram.vocabulary:
+                problems.append(f"{encoder}: n-gram vocabularies differ")
+            elif not (np.allclose(a.ngram.weights, b.ngram.weights, atol=1e-3, rtol=1e-3)
+                      and np.allclose(a.ngram.bias, b.ngram.bias, atol=1e-3, rtol=1e-3)):
+                problems.append(f"{encoder}: n-gram weights differ")
     return problems
 
 

@@ -45,5 +45,10 @@ def test_training_is_reproducible(tmp_path):
         ha, hb = Head.load(a / f"heads-{encoder}.npz"), Head.load(b / f"heads-{encoder}.npz")
         assert ha.categories == hb.categories and "self-harm/intent" in ha.categories
         assert np.allclose(ha.weights, hb.weights, atol=1e-5)
+        assert ha.ngram is None  # the English head reads no character n-grams (see NGRAM_ENCODERS)
+    # The Vietnamese/multilingual head's character n-gram models are rebuilt identically too.
+    ea, eb = Head.load(a / "heads-e5.npz"), Head.load(b / "heads-e5.npz")
+    assert ea.ngram is not None and ea.ngram.vocabulary == eb.ngram.vocabulary
+    assert np.array_equal(ea.ngram.weights, eb.ngram.weights) and ea.meta["ngram"]
     assert (a / "trained.yaml").read_text() == (b / "trained.yaml").read_text()
     assert "self-harm/intent" in (a / "trained.yaml").read_text()

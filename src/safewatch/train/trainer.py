@@ -19,8 +19,16 @@ import numpy as np
 import yaml
 
 from safewatch.detect.base import Prepared
-from safewatch.detect.classifier import LEXICAL_ENCODERS, Head, build_features, head_path, lexical_scores
+from safewatch.detect.classifier import (
+    LEXICAL_ENCODERS,
+    NGRAM_ENCODERS,
+    Head,
+    build_features,
+    head_path,
+    lexical_scores,
+)
 from safewatch.detect.embed import ENCODERS, encoder_name_for
+from safewatch.detect.ngram import fit_ngram_model
 from safewatch.detect.normalize import prepare
 from safewatch.paths import PACKAGE_DIR, model_cache_dir
 from safewatch.policy import Policy, load_policy
@@ -53,6 +61,8 @@ class CategoryReport:
     recall: float | None
     f1: float | None
     threshold: float
+    # Average precision of the calibrated score on the dev split: threshold-free, to compare heads.
+    average_precision: float | None = None
 
 
 @dataclass
@@ -223,6 +233,12 @@ def _platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(platt.coef_[0, 0]), float(platt.intercept_[0])
 
 
+def _average_precision(scores: np.ndarray, y: np.ndarray) -> float | None:
+    from sklearn.metrics import average_precision_score
+
+    return round(float(average_precision_score(y, scores)), 4) if 0 < y.sum() < len(y) else None
+
+
 def _best_threshold(scores: np.ndarray, y: np.ndarray) -> tuple[float, float | None, float | None, float | None]:
     if y.sum() == 0:
         return 0.5, None, None, None
@@ -273,22 +289,27 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
         prepared = [prepare(r.text) for r in head_rows]
         emb = embed_rows(cascade, prepared, encoder, progress)
         lexical = lexical_scores([p.normalized for p in prepared]) if encoder in LEXICAL_ENCODERS else None
-        feats = build_features(emb, cascade.semantic, encoder, categories, lexical=lexical)
         dev = np.asarray([_is_dev(r.text, seed) for r in head_rows])
         weights = np.asarray([r.weight for r in head_rows], dtype=np.float64)
         labels = np.stack([labels_for(head_rows, c) for c in categories], axis=1)
         kept = [j for j, c in enumerate(categories) if (labels[~dev, j] == 1).sum() >= MIN_POSITIVES]
         y = labels[:, kept]
+        fit_rows = ~dev & (y >= 0).any(axis=1)
+        ngram_model, ngram_logits = None, None
+        if encoder in NGRAM_ENCODERS:
+            ngram_model, ngram_logits = fit_ngram_model([p.stripped for p in prepared], y, weights, fit_rows, seed,
+                                                        progress=progress)
+        feats = build_features(emb, cascade.semantic, encoder, categories, lexical=lexical, ngram=ngram_logits)
         if progress:
             task = progress.add_task(f"fitting head ({encoder})", total=1)
-        hidden_w, hidden_b, W, B = _fit_hidden(feats, y, weights, ~dev & (y >= 0).any(axis=1), seed)
+        hidden_w, hidden_b, W, B = _fit_hidden(feats, y, weights, fit_rows, seed)
         f32 = np.float32
         # float32, as saved: Platt scaling, thresholds and the semantic weight below see exactly the head that ships.
         head = Head(encoder, [categories[j] for j in kept], categories, W.astype(f32), B.astype(f32),
                     np.ones(len(kept), f32), np.zeros(len(kept), f32),
                     {"seed": seed, "rows": len(head_rows), "features": int(feats.shape[1]), "hidden": HIDDEN_UNITS,
-                     "lexical": lexical is not None},
-                    hidden_w.astype(f32), hidden_b.astype(f32))
+                     "lexical": lexical is not None, "ngram": ngram_model is not None},
+                    hidden_w.astype(f32), hidden_b.astype(f32), ngram_model)
         logits = head.logits(feats)
         for k in range(len(kept)):
             dv = dev & (y[:, k] >= 0)
@@ -302,7 +323,8 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
             dev_labels.setdefault(category, []).append(yk[dv])
             tr = ~dev & (yk >= 0)
             report.heads[encoder][category] = CategoryReport(int((yk[tr] == 1).sum()), int((yk[tr] == 0).sum()),
-                                                             int((yk[dv] == 1).sum()), None, None, None, 0.5)
+                                                             int((yk[dv] == 1).sum()), None, None, None, 0.5,
+                                                             _average_precision(probs[dv, k], yk[dv]))
         if progress:
             progress.advance(task)
         head.save((out_dir / f"heads-{encoder}.npz") if out_dir else head_path(encoder))
@@ -376,10 +398,15 @@ def report_markdown(report: TrainReport) -> str:
              ", ".join(f"{k} {v}" for k, v in report.rows.items()), "",
              f"Semantic weight under a head (chosen on the corpus dev split): {report.semantic_weight}", ""]
     for encoder, cats in report.heads.items():
-        lines += [f"## head `{encoder}`", "", "| category | train + | train − | dev + | dev P | dev R | dev F1 | threshold |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"## head `{encoder}`", "",
+                  "| category | train + | train − | dev + | dev AP | dev P | dev R | dev F1 | threshold |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for c, r in cats.items():
-            lines.append(f"| {c} | {r.positives} | {r.negatives} | {r.dev_positives} | {r.precision} | {r.recall} | {r.f1} | {r.threshold} |")
+            lines.append(f"| {c} | {r.positives} | {r.negatives} | {r.dev_positives} | {r.average_precision} | "
+                         f"{r.precision} | {r.recall} | {r.f1} | {r.threshold} |")
+        known = [r.average_precision for r in cats.values() if r.average_precision is not None]
+        if known:
+            lines += ["", f"Mean dev AP: {np.mean(known):.4f}"]
         lines.append("")
     return "\n".join(lines)
 
