@@ -35,12 +35,20 @@ def test_heldout_phrasings_appear_nowhere_in_the_policy_or_training_corpus(heldo
             written.update(_key(t) for t in texts)
     for texts in policy.benign_exemplars.values():
         written.update(_key(t) for t in texts)
+    corpus: set[str] = set()
     for path in CORPUS_DIR.glob("*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                written.add(_key(json.loads(line)["text"]))
-    leaked = [r["text"] for r in heldout if _key(r["text"]) in written]
+                corpus.add(_key(json.loads(line)["text"]))
+    leaked = [r["text"] for r in heldout if _key(r["text"]) in written | corpus]
     assert not leaked, f"held-out texts found in policy/corpus: {leaked[:5]}"
+    # Nor inside a longer corpus row, nor a corpus sentence inside a held-out text (a near copy). Policy phrases
+    # are exempt here: a generic phrase ("ignore all previous instructions") may well occur in a held-out text.
+    joined = "\x00".join(corpus)
+    held = [_key(r["text"]) for r in heldout]
+    near = [h for h in held if len(h) >= 20 and h in joined]
+    near += [c for c in corpus if len(c) >= 25 and any(c in h for h in held)]
+    assert not near, f"held-out texts near-copied in the training corpus: {near[:5]}"
     # And no phrase rule is a whole held-out sentence (a rule written from the test).
     assert len(heldout) >= 300
 
