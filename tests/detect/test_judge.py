@@ -388,6 +388,31 @@ def test_per_minute_budget_refuses_then_recovers():
     assert budget.used == 3
 
 
+def test_per_minute_budget_waits_for_its_oldest_call_to_leave_the_minute():
+    now, slept = [1000.0], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    budget = CallBudget(per_minute=2, total=3, clock=lambda: now[0])
+    budget.acquire()
+    now[0] += 20.0
+    budget.acquire()
+    budget.acquire(wait_s=45.0, sleep=sleep)  # the first call leaves the minute 40 s later: within the wait
+    assert budget.used == 3 and slept and 39.9 < sum(slept) < 40.1
+    with pytest.raises(JudgeBudgetExhausted, match="in total"):  # the total budget is never waited for
+        budget.acquire(wait_s=600.0, sleep=sleep)
+
+
+def test_per_minute_budget_refuses_a_wait_longer_than_allowed():
+    now = [0.0]
+    budget = CallBudget(per_minute=1, total=None, clock=lambda: now[0])
+    budget.acquire()
+    with pytest.raises(JudgeBudgetExhausted, match="per minute"):
+        budget.acquire(wait_s=30.0, sleep=lambda s: pytest.fail("must not sleep when the wait cannot suffice"))
+
+
 def test_per_minute_budget_is_applied_to_calls(fake, make_judge, policy):
     judge = make_judge(max_calls_per_minute=1)
     fake.push(Reply(text=answer()), Reply(text=answer()))

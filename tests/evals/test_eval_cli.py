@@ -214,4 +214,6 @@ def test_judge_outcomes_are_counted(monkeypatch: pytest.MonkeyPatch, toy_jsonl: 
     res = run(str(toy_jsonl), "--no-progress", "--judge", "--json", "--batch-size", "8")
     assert res.exit_code == 0, res.output
     assert made[0].model == "judge-model"
+    # A batch evaluation waits for the judge's per-minute budget instead of skipping texts.
+    assert made[0].budget_wait_s == eval_cli.EVAL_BUDGET_WAIT_S > 60
     assert json.loads(res.stdout)["datasets"]["toy"]["judge"] == {"used": 1, "cached": 1, "failed": 1}

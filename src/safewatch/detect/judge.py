@@ -98,6 +98,10 @@ class JudgeConfig(BaseModel):
     band: tuple[float, float] = (0.25, 0.75)
     max_calls_per_minute: int | None = Field(60, ge=0)
     max_calls_total: int | None = Field(None, ge=0)
+    # How long a call may wait for the per-minute budget to refill before it is refused. 0 for live traffic (a
+    # chat must not stall behind the judge); `safewatch eval --judge` waits, so a dataset larger than a minute's
+    # budget is judged whole, only slower.
+    budget_wait_s: float = Field(0.0, ge=0)
     cache_size: int = Field(10000, ge=0)
     # Share of the judge's score in the final score of a category it covers: 1.0 replaces the local score.
     weight: float = Field(1.0, ge=0, le=1)
@@ -163,6 +167,7 @@ _JUDGE_ENV = {
     "SAFEWATCH_JUDGE_WEIGHT": "weight",
     "SAFEWATCH_JUDGE_MAX_CALLS_PER_MINUTE": "max_calls_per_minute",
     "SAFEWATCH_JUDGE_MAX_CALLS_TOTAL": "max_calls_total",
+    "SAFEWATCH_JUDGE_BUDGET_WAIT": "budget_wait_s",
     "SAFEWATCH_JUDGE_CONCURRENCY": "concurrency",
 }
 
@@ -368,17 +373,27 @@ class CallBudget:
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
-        with self._lock:
-            if self.total is not None and self.used >= self.total:
-                raise JudgeBudgetExhausted(f"judge budget exhausted ({self.total} calls in total)")
-            now = self._clock()
-            while self._recent and now - self._recent[0] >= 60.0:
-                self._recent.popleft()
-            if self.per_minute is not None and len(self._recent) >= self.per_minute:
-                raise JudgeBudgetExhausted(f"judge budget exhausted ({self.per_minute} calls per minute)")
-            self._recent.append(now)
-            self.used += 1
+    def acquire(self, wait_s: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Count one call, or raise JudgeBudgetExhausted. When the per-minute budget is spent, wait up to
+        `wait_s` for the oldest call of the minute to leave it (the total budget is never waited for)."""
+        deadline = self._clock() + wait_s
+        while True:
+            with self._lock:
+                if self.total is not None and self.used >= self.total:
+                    raise JudgeBudgetExhausted(f"judge budget exhausted ({self.total} calls in total)")
+                now = self._clock()
+                while self._recent and now - self._recent[0] >= 60.0:
+                    self._recent.popleft()
+                if self.per_minute is None or len(self._recent) < self.per_minute:
+                    self._recent.append(now)
+                    self.used += 1
+                    return
+                free_at = self._recent[0] + 60.0 if self._recent else now  # per_minute 0: never free
+                if self.per_minute == 0 or free_at > deadline:
+                    raise JudgeBudgetExhausted(f"judge budget exhausted ({self.per_minute} calls per minute)")
+            log.info("judge budget: %d calls this minute, waiting %.1fs for it to refill", self.per_minute,
+                     free_at - now)
+            sleep(max(free_at - now, 0.0) + 0.001)
 
 
 # -- deciding ----------------------------------------------------------------------------------------------
@@ -466,8 +481,15 @@ class LLMJudge:
             if hit is not None:
                 answers[key] = hit
                 cached.add(key)
-            else:
-                futures[key] = self._pool.submit(self._ask, prepared[i], key)
+                continue
+            try:
+                # Here, not in the call: a wait for the budget must not eat into the calls' deadline.
+                self.budget.acquire(self.config.budget_wait_s)
+            except JudgeBudgetExhausted as exc:
+                log.warning("LLM judge not used: %s", exc)
+                answers[key] = exc
+                continue
+            futures[key] = self._pool.submit(self._ask, prepared[i], key)
         answers.update(self._collect(futures))
 
         out = list(verdicts)
@@ -554,7 +576,7 @@ class LLMJudge:
         return out
 
     def _ask(self, p: Prepared, key: str) -> Judgment:
-        self.budget.acquire()
+        """One call (its budget already acquired)."""
         wire = self._build(self.config, user_prompt(p.text, p.role, self.config.max_chars))
         try:
             response = self._client.post(wire.url, json=wire.body, headers=wire.headers)

@@ -49,6 +49,17 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+# An evaluation is a batch job: a call may wait this long for the judge's per-minute budget (a full minute plus
+# slack), unless the configuration says otherwise.
+EVAL_BUDGET_WAIT_S = 65.0
+
+
+def _batch_judge(config: Any) -> Any:
+    if config.budget_wait_s > 0:
+        return config
+    return config.model_copy(update={"budget_wait_s": EVAL_BUDGET_WAIT_S})
+
+
 def _make_detector(policy: Path | None, judge: Any = None) -> Any:
     """The detector under evaluation; tests replace this to run the command without the models."""
     from safewatch.detector import Detector
@@ -90,8 +101,8 @@ def _print_tables(console: Console, results: list[EvalResult]) -> None:
             console.print(f"LLM judge asked about {sum(j.values())} texts: {j['used']} answered, {j['cached']} from "
                           f"its cache, {j['failed']} failed (the local verdict stood)")
             if j["failed"]:
-                console.print("  calls over the judge's budget count as failed: for a large dataset raise "
-                              "SAFEWATCH_JUDGE_MAX_CALLS_PER_MINUTE (default 60) and SAFEWATCH_JUDGE_MAX_CALLS_TOTAL")
+                console.print("  failed calls keep the local verdict: see the log for why (a spent "
+                              "SAFEWATCH_JUDGE_MAX_CALLS_TOTAL, a timeout, an HTTP error)")
     if len(results) > 1:
         console.rule("[bold]summary[/bold]")
         console.print(_metrics_table("all datasets", "dataset", {r.name: r.binary for r in results}))
@@ -120,8 +131,9 @@ def eval_command(
     min_auprc: Annotated[float | None, typer.Option("--min-auprc", help="Gate: fail when a dataset's AUPRC is lower.")] = None,
     max_fpr: Annotated[float | None, typer.Option("--max-fpr", help="Gate: fail when a dataset's false-positive rate is higher.")] = None,
     gate: Annotated[list[str] | None, typer.Option("--gate", help="Gate expression [DATASET:][CATEGORY.]METRIC>=VALUE (repeatable).")] = None,
-    judge: Annotated[bool, typer.Option("--judge", help="Ask the configured LLM judge (SAFEWATCH_JUDGE_*) about ambiguous texts. Its budget applies "
-                                      "(SAFEWATCH_JUDGE_MAX_CALLS_PER_MINUTE, default 60): texts over it keep the local verdict.")] = False,
+    judge: Annotated[bool, typer.Option("--judge", help="Ask the configured LLM judge (SAFEWATCH_JUDGE_*) about ambiguous texts. The run "
+                                      "waits for its per-minute budget to refill (SAFEWATCH_JUDGE_MAX_CALLS_PER_MINUTE, default 60) "
+                                      "instead of skipping texts; past SAFEWATCH_JUDGE_MAX_CALLS_TOTAL texts keep the local verdict.")] = False,
 ) -> None:
     try:
         gates: list[Gate] = shorthand_gates(min_precision=min_precision, min_recall=min_recall, min_f1=min_f1,
@@ -152,7 +164,7 @@ def eval_command(
         raise _fail(f"gate {missing[0]}: no dataset named {missing[0].dataset!r} is evaluated")
 
     try:
-        detector = _make_detector(policy, required_judge()) if judge else _make_detector(policy)
+        detector = _make_detector(policy, _batch_judge(required_judge())) if judge else _make_detector(policy)
     except ValueError as exc:  # PolicyError, ConfigError: an unreadable or invalid policy or judge setting
         raise _fail(str(exc)) from exc
 
