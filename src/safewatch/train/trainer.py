@@ -1,8 +1,9 @@
 """Fit, calibrate and threshold the classifier heads, reproducibly.
 
 Per encoder (MiniLM for English; USE for Chinese and e5 for every other language, each plus an English
-sample): one small network over all categories (features → one hidden ReLU layer → a logit per category) trained
-on a seeded 85% of the training rows, Platt scaling per category fitted on the other 15% (the dev split), and a
+sample): for the e5 and USE heads first the character n-gram models (`detect/ngram.py`, cross-fitted), then one small
+network over all categories (features → one hidden ReLU layer → a logit per category) trained on a seeded 85% of
+the training rows, Platt scaling per category fitted on the other 15% (the dev split), and a
 threshold per category chosen on the dev split's calibrated scores. Evaluation splits are never read (see
 `train.data`). torch is used here only; inference is numpy.
 """
