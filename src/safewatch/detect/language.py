@@ -40,20 +40,30 @@ _ENGLISH_FITS = frozenset(
     "time tim kim jim tom tony toni game came same name take make cake lake bake sake".split()
 )
 # Function words of the other big Latin-script languages, none of them an English word or chat spelling ("die",
-# "was", "son", "la", "yo" are left out): a German or Spanish message read by English-only MiniLM is noise, so
+# "was", "son", "la", "yo", "hat", "dem", "dan" (the jailbreak), "com" (".com"), "del", "elle", "pas" are left out): a German or Spanish message read by English-only MiniLM is noise, so
 # such text takes the multilingual path ("other").
 _OTHER_LATIN_WORDS = frozenset(
     # German
-    "der das und ist nicht ich du sie wir ihr ein eine einen auf fuer für von zu sich auch nach wie aber oder "
-    "wenn dass wer wo warum kann können sind habe hast hat wird werden alle vergiss ignoriere bitte jetzt mir "
-    "mich dich uns ihnen sein seine meine deine keine nur noch "
+    "der das und ist nicht ich du sie wir ihr ein eine einen einem einer eines auf fuer für von zu sich auch nach "
+    "wie aber oder wenn dass wer wo warum wieso kann können sind habe hast wird werden alle vergiss ignoriere "
+    "ignorieren bitte jetzt mir mich dich uns ihnen sein seine meine meiner meinen deine keine nur noch diese dieser "
+    "dieses welche welcher welches gibt gerne wann wollen haben waren wäre würde könnte sollte muss müssen mit bei "
+    "über unter zwischen durch gegen ohne beim vom zum zur den des es schon sehr mehr viele etwas nichts immer "
+    "heute hier dort danke "
     # French
-    "les une est je elle nous vous ils sont avec pour dans qui que quoi mais ou où très tous cette ces mon mes "
-    "tes ses oublie moi toi "
+    "les une est je nous vous ils sont avec pour dans qui que quoi mais ou où très tous cette ces mon mes "
+    "tes ses oublie moi toi des aux sur être avoir faire comment pourquoi quand aussi bien encore rien merci "
+    "bonjour "
     # Spanish, Portuguese, Italian
-    "los las del por una pero como qué muy todo todos esta este eso tú usted ellos somos olvida ignora ahora "
-    "não você com uma também gli della delle sono che più anche questo questa tutto tutti noi voi loro".split()
+    "los las por una pero como qué muy todo todos esta este eso tú usted ellos somos olvida ignora ahora "
+    "para porque cuando donde dónde cómo también hola gracias hay tiene tengo quiero puedo "
+    "não você uma também isso isto ela eles muito obrigado "
+    "gli della delle sono che più anche questo questa tutto tutti noi voi loro perché grazie voglio "
+    # Indonesian and Malay
+    "yang ini itu tidak saya anda untuk dengan bagaimana bisa tolong aku kamu akan sudah belum juga karena".split()
 )
+# Letters of German, Spanish, Portuguese and French that English words (loanwords aside) do not use.
+_FOREIGN_LETTER = re.compile(r"[äöüßñãõœ]", re.IGNORECASE)
 _NON_LATIN_LETTER = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff]", re.UNICODE)
 _WORD = re.compile(r"[a-zA-Z]+")
 _ACCENTED_WORD = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]+")
@@ -93,7 +103,10 @@ def detect_language(text: str) -> str:
             return "vi"
     if len(words) >= 3:
         foreign = sum(1 for w in latin_words if w.lower() in _OTHER_LATIN_WORDS)
-        if foreign >= 2 and foreign >= 0.2 * len(words):
+        if foreign >= 2 and foreign >= 0.1 * len(words):
+            return "other"
+        # One function word is enough beside a letter English does without ("Vergiss alles davor. Was läuft?").
+        if foreign and _FOREIGN_LETTER.search(text):
             return "other"
     non_latin = len(_NON_LATIN_LETTER.findall(text))
     if non_latin and non_latin / max(sum(1 for c in text if c.isalpha()), 1) > 0.3:
