@@ -191,18 +191,17 @@ def _compare_heads(tmp: Path) -> list[str]:
             problems.append(f"{encoder}: one head has a hidden layer, the other not")
             continue
         names = ("weights", "bias", "platt_a", "platt_b") + (("hidden_w", "hidden_b") if a.hidden_w is not None else ())
-        for name in names:
-            x, y = getattr(a, name), getattr(b, name)
-            if x.shape != y.shape or not np.allclose(x, y, atol=1e-3, rtol=1e-3):
-                problems.append(f"{encoder}: {name} differ")
+        arrays = [(name, getattr(a, name), getattr(b, name)) for name in names]
         if (a.ngram is None) != (b.ngram is None):
             problems.append(f"{encoder}: one head reads n-gram models, the other not")
         elif a.ngram is not None:
             if a.ngram.vocabulary != b.ngram.vocabulary:
                 problems.append(f"{encoder}: n-gram vocabularies differ")
-            elif not (np.allclose(a.ngram.weights, b.ngram.weights, atol=1e-3, rtol=1e-3)
-                      and np.allclose(a.ngram.bias, b.ngram.bias, atol=1e-3, rtol=1e-3)):
-                problems.append(f"{encoder}: n-gram weights differ")
+            else:
+                arrays += [(f"n-gram {name}", getattr(a.ngram, name), getattr(b.ngram, name)) for name in ("weights", "bias")]
+        for label, x, y in arrays:
+            if x.shape != y.shape or not np.allclose(x, y, atol=1e-3, rtol=1e-3):
+                problems.append(f"{encoder}: {label} differ")
     return problems
 
 

@@ -1,10 +1,11 @@
 """Trained multi-label heads over sentence embeddings and exemplar similarities.
 
-One head per encoder (`heads-minilm.npz`, `heads-e5.npz`, `heads-use.npz`), built by `safewatch train` and shipped as package
-data. A head reads [embedding ⊕ similarity to each category's exemplars ⊕ similarity to the benign look-alikes
-(⊕ for English, the lexical toxicity of the words: `lexical.py`; ⊕ for the e5 and USE heads, their character
-n-gram models' logits: `ngram.py`)] through one shared hidden layer (ReLU) into one logit per category, with Platt scaling per category fitted on a
-dev split so its output is a probability. A head without the hidden layer is a per-category logistic regression.
+One head per encoder (`heads-minilm.npz`, `heads-e5.npz`, `heads-use.npz`), built by `safewatch train` and shipped
+as package data. A head reads [embedding ⊕ similarity to each category's exemplars ⊕ similarity to the benign
+look-alikes (⊕ for English, the lexical toxicity of the words: `lexical.py`; ⊕ for the e5 and USE heads, their
+character n-gram models' logits: `ngram.py`)] through one shared hidden layer (ReLU) into one logit per category,
+with Platt scaling per category fitted on a dev split so its output is a probability. A head without the hidden
+layer is a per-category logistic regression.
 Inference is two matrix products in numpy: no torch or scikit-learn at run time.
 """
 

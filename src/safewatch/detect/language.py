@@ -40,8 +40,9 @@ _ENGLISH_FITS = frozenset(
     "time tim kim jim tom tony toni game came same name take make cake lake bake sake".split()
 )
 # Function words of the other big Latin-script languages, none of them an English word or chat spelling ("die",
-# "was", "son", "la", "yo", "hat", "dem", "dan" (the jailbreak), "com" (".com"), "del", "elle", "pas" are left out): a German or Spanish message read by English-only MiniLM is noise, so
-# such text takes the multilingual path ("other").
+# "was", "son", "la", "yo", "hat", "dem", "dan" (the jailbreak), "com" (".com"), "del", "elle", "pas" are left
+# out): a German or Spanish message read by English-only MiniLM is noise, so such text takes the multilingual
+# path ("other").
 _OTHER_LATIN_WORDS = frozenset(
     # German
     "der das und ist nicht ich du sie wir ihr ein eine einen einem einer eines auf fuer für von zu sich auch nach "
