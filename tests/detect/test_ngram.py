@@ -3,6 +3,7 @@
 import numpy as np
 
 from safewatch.detect.classifier import Head
+from safewatch.detect.embed import MULTILINGUAL_MAX_CHARS
 from safewatch.detect.ngram import LOGIT_CLIP, NgramModel, fit_ngram_model, ngrams
 
 THREATS = ["i will kill you tonight", "i'm going to hurt you badly", "watch your back i will find you",
@@ -24,6 +25,12 @@ def test_ngrams_mark_word_edges_and_fold_white_space():
     assert grams[" ab"] == 1 and grams["ab "] == 1 and grams[" c "] == 1 and " " not in grams
     assert ngrams("ab\tc") == grams
     assert ngrams("杀了你")["杀了"] == 1  # no tokenizer: any script
+
+
+def test_only_the_start_of_a_long_text_is_read_like_the_encoders_read_it():
+    start = "mua hàng ở đâu rẻ " * (MULTILINGUAL_MAX_CHARS // 10)
+    assert ngrams(start + "đồ ngu") == ngrams(start)
+    assert ngrams("đồ ngu") != ngrams("")
 
 
 def test_fit_scores_unseen_rows_with_the_shipped_model_and_cross_fits_the_rest():

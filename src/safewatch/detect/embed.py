@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 MINILM_MAX_TOKENS = 256
 E5_MAX_TOKENS = 512
+# The multilingual encoders read at most this many characters of a text (e5's 512 tokens are reached well before).
+MULTILINGUAL_MAX_CHARS = 2000
 ONNX_CHUNK = 64
 _SPACE_RUNS = re.compile(" {2,}")
 _EXPORT_LOCK = threading.Lock()
@@ -222,7 +224,7 @@ class E5Encoder(OnnxEncoder):
         super().__init__(files.onnx, tok, threads)
 
     def model_inputs(self, texts: list[str]) -> list[str]:
-        return [_SPACE_RUNS.sub(" ", f"query: {t[:2000]}".translate(self._charmap)) for t in texts]
+        return [_SPACE_RUNS.sub(" ", f"query: {t[:MULTILINGUAL_MAX_CHARS]}".translate(self._charmap)) for t in texts]
 
 
 class USEEncoder:
@@ -243,7 +245,7 @@ class USEEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            vecs = self._model.encode([t[:2000] for t in texts])
+            vecs = self._model.encode([t[:MULTILINGUAL_MAX_CHARS] for t in texts])
         return _l2(np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim))
 
 
