@@ -31,6 +31,7 @@ from safewatch.detect.classifier import (
 from safewatch.detect.embed import ENCODERS, encoder_name_for
 from safewatch.detect.ngram import fit_ngram_model
 from safewatch.detect.normalize import prepare
+from safewatch.evals.metrics import average_precision
 from safewatch.paths import PACKAGE_DIR, model_cache_dir
 from safewatch.policy import Policy, load_policy
 from safewatch.taxonomy import PARENT
@@ -235,9 +236,8 @@ def _platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def _average_precision(scores: np.ndarray, y: np.ndarray) -> float | None:
-    from sklearn.metrics import average_precision_score
-
-    return round(float(average_precision_score(y, scores)), 4) if 0 < y.sum() < len(y) else None
+    ap = average_precision(y == 1, scores)
+    return round(ap, 4) if ap is not None else None
 
 
 def _best_threshold(scores: np.ndarray, y: np.ndarray) -> tuple[float, float | None, float | None, float | None]:
