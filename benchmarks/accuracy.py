@@ -33,6 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from safewatch import Detector  # noqa: E402
 from safewatch.evals import DatasetError, EvalResult, EvalRow, evaluate, evaluate_scorer, load_dataset, select  # noqa: E402
 from safewatch.evals.report import fmt  # noqa: E402
+from safewatch.machine import cpu_signature  # noqa: E402
 from safewatch.policy import Policy, load_policy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -351,11 +352,8 @@ def render(doc: dict[str, Any], sets: list[tuple[str, str]]) -> str:
 
 
 def _machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-             if ln.startswith("model name")] if cpuinfo.exists() else []
-    cpu = names[0] if names else platform.processor() or "unknown CPU"
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return (f"{platform.system()} {platform.machine()}, {cpu_signature()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}")
 
 
 def _code() -> str:

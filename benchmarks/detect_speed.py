@@ -24,6 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from safewatch import Detector  # noqa: E402
 from safewatch.detect.embed import ENCODERS, encoder_name_for  # noqa: E402
+from safewatch.machine import cpu_signature  # noqa: E402
 from safewatch.paths import datasets_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +110,7 @@ def main() -> None:
              "msgs_per_s_incl_startup": round(len(jsonl_texts) / total), "msgs_per_s_excl_startup": round(len(jsonl_texts) / max(total - startup, 1e-9))}
     print(jsonl, file=sys.stderr)
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
+    cpu = cpu_signature()
     lines = [
         "# Detection speed", "",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",

@@ -34,6 +34,7 @@ import openai  # noqa: E402
 from detect_speed import percentile, texts_for  # noqa: E402
 
 from safewatch import Detector  # noqa: E402
+from safewatch.machine import cpu_signature  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -263,8 +264,7 @@ def section(label: str, m: dict[str, float], rows: dict[str, list[float]]) -> li
 
 
 def write_report(args, results, ceiling: float, load_before, load_after) -> None:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-               platform.processor())
+    cpu = cpu_signature()
     lines = [
         "# Gateway speed: `/v1/moderations`", "",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",

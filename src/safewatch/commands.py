@@ -166,8 +166,26 @@ def train(
     if check_only:
         if problems:
             typer.echo("shipped heads differ from a fresh training run:\n  " + "\n  ".join(problems), err=True)
+            typer.echo(_cpu_hint(), err=True)
             raise typer.Exit(1)
         typer.echo("ok: shipped heads match a fresh training run", err=True)
+
+
+def _cpu_hint() -> str:
+    """Whether a failed check may be the CPU's doing: heads reproduce bit for bit only on the CPU kind that
+    trained them (see `safewatch.machine`)."""
+    from safewatch.detect.classifier import Head, head_path
+    from safewatch.detect.embed import ENCODERS
+    from safewatch.machine import cpu_signature
+
+    here = cpu_signature()
+    shipped = {Head.load(head_path(e)).meta.get("cpu") for e in ENCODERS if head_path(e).exists()}
+    if shipped == {here}:
+        return f"the shipped heads were trained on this kind of CPU ({here}): the training data or code changed"
+    known = sorted(c for c in shipped if c)
+    where = ", ".join(known) if known else "a CPU they do not record"
+    return (f"the shipped heads were trained on {where}; this machine is {here}. Heads reproduce only on the kind "
+            "of CPU that trained them: `safewatch train` here rebuilds them for this kind of CPU")
 
 
 def _compare_heads(tmp: Path) -> list[str]:

@@ -3,6 +3,7 @@
 import numpy as np
 
 from safewatch.detect.classifier import Head
+from safewatch.machine import cpu_signature
 from safewatch.train.data import TrainRow, dedupe
 from safewatch.train.trainer import labels_for, train
 
@@ -46,9 +47,22 @@ def test_training_is_reproducible(tmp_path):
         assert ha.categories == hb.categories and "self-harm/intent" in ha.categories
         assert np.allclose(ha.weights, hb.weights, atol=1e-5)
         assert ha.ngram is None  # the English head reads no character n-grams (see NGRAM_ENCODERS)
+        assert ha.meta["cpu"] == cpu_signature()  # heads reproduce only on the kind of CPU that trained them
     # The Vietnamese/multilingual head's character n-gram models are rebuilt identically too.
     ea, eb = Head.load(a / "heads-e5.npz"), Head.load(b / "heads-e5.npz")
     assert ea.ngram is not None and ea.ngram.vocabulary == eb.ngram.vocabulary
     assert np.array_equal(ea.ngram.weights, eb.ngram.weights) and ea.meta["ngram"]
     assert (a / "trained.yaml").read_text() == (b / "trained.yaml").read_text()
     assert "self-harm/intent" in (a / "trained.yaml").read_text()
+
+
+def test_dev_ap_is_reported_per_language():
+    # Two languages in one head: English ranks perfectly, Vietnamese backwards; rows outside dev are ignored,
+    # and a language with too few dev rows is left out rather than reported from a handful.
+    from safewatch.train.trainer import _dev_ap_by_language
+
+    probs = np.array([[0.9], [0.1], [0.1], [0.9], [0.5], [0.5]])
+    y = np.array([[1], [0], [1], [0], [1], [0]])
+    dev = np.array([True, True, True, True, False, True])
+    langs = ["en", "en", "vi", "vi", "en", "zh"]
+    assert _dev_ap_by_language(probs, y, dev, langs, min_rows=2) == {"en": 1.0, "vi": 0.5}

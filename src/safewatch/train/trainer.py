@@ -32,6 +32,7 @@ from safewatch.detect.embed import ENCODERS, encoder_name_for
 from safewatch.detect.ngram import fit_ngram_model
 from safewatch.detect.normalize import prepare
 from safewatch.evals.metrics import average_precision
+from safewatch.machine import cpu_signature
 from safewatch.paths import PACKAGE_DIR, model_cache_dir
 from safewatch.policy import Policy, load_policy
 from safewatch.taxonomy import PARENT
@@ -74,10 +75,14 @@ class TrainReport:
     heads: dict[str, dict[str, CategoryReport]] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     semantic_weight: float | None = None
+    # Per head, the mean dev average precision over its categories on each language's dev rows alone: a head
+    # serves several languages, and the pooled figure hides which one a change helped.
+    dev_ap_by_language: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
             "seed": self.seed, "rows": self.rows, "thresholds": self.thresholds, "semantic_weight": self.semantic_weight,
+            "dev_ap_by_language": self.dev_ap_by_language,
             "heads": {h: {c: vars(r) for c, r in cats.items()} for h, cats in self.heads.items()},
         }
 
@@ -240,6 +245,26 @@ def _average_precision(scores: np.ndarray, y: np.ndarray) -> float | None:
     return round(ap, 4) if ap is not None else None
 
 
+def _dev_ap_by_language(probs: np.ndarray, y: np.ndarray, dev: np.ndarray, langs: list[str],
+                        min_rows: int = 100) -> dict[str, float]:
+    """Mean per-category dev AP on each language's dev rows (languages with at least `min_rows` of them)."""
+    langs_arr = np.asarray(langs)
+    out: dict[str, float] = {}
+    for lang in sorted(set(langs)):
+        in_lang = dev & (langs_arr == lang)
+        if in_lang.sum() < min_rows:
+            continue
+        aps = []
+        for k in range(y.shape[1]):
+            known = in_lang & (y[:, k] >= 0)
+            ap = _average_precision(probs[known, k], y[known, k])
+            if ap is not None:
+                aps.append(ap)
+        if aps:
+            out[lang] = round(float(np.mean(aps)), 4)
+    return out
+
+
 def _best_threshold(scores: np.ndarray, y: np.ndarray) -> tuple[float, float | None, float | None, float | None]:
     if y.sum() == 0:
         return 0.5, None, None, None
@@ -309,7 +334,7 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
         head = Head(encoder, [categories[j] for j in kept], categories, W.astype(f32), B.astype(f32),
                     np.ones(len(kept), f32), np.zeros(len(kept), f32),
                     {"seed": seed, "rows": len(head_rows), "features": int(feats.shape[1]), "hidden": HIDDEN_UNITS,
-                     "lexical": lexical is not None, "ngram": ngram_model is not None},
+                     "lexical": lexical is not None, "ngram": ngram_model is not None, "cpu": cpu_signature()},
                     hidden_w.astype(f32), hidden_b.astype(f32), ngram_model)
         logits = head.logits(feats)
         for k in range(len(kept)):
@@ -326,6 +351,7 @@ def train(seed: int = 13, out_dir: Path | None = None, policy: Policy | None = N
             report.heads[encoder][category] = CategoryReport(int((yk[tr] == 1).sum()), int((yk[tr] == 0).sum()),
                                                              int((yk[dv] == 1).sum()), None, None, None, 0.5,
                                                              _average_precision(probs[dv, k], yk[dv]))
+        report.dev_ap_by_language[encoder] = _dev_ap_by_language(probs, y, dev, [r.lang for r in head_rows])
         if progress:
             progress.advance(task)
         head.save((out_dir / f"heads-{encoder}.npz") if out_dir else head_path(encoder))
@@ -411,6 +437,9 @@ def report_markdown(report: TrainReport) -> str:
         known = [r.average_precision for r in cats.values() if r.average_precision is not None]
         if known:
             lines += ["", f"Mean dev AP: {np.mean(known):.4f}"]
+        by_language = report.dev_ap_by_language.get(encoder)
+        if by_language:
+            lines += ["", "Mean dev AP by language: " + ", ".join(f"{k} {v}" for k, v in by_language.items())]
         lines.append("")
     return "\n".join(lines)
 
