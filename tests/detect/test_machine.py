@@ -1,5 +1,7 @@
 """The CPU signature that training records and benchmarks print."""
 
+import pytest
+
 import safewatch.machine as machine
 
 AVX2_ONLY = """processor\t: 0
@@ -14,28 +16,30 @@ model name\t: Something Else
 """
 
 
-def _with_cpuinfo(monkeypatch, tmp_path, text):
-    path = tmp_path / "cpuinfo"
-    path.write_text(text)
-    monkeypatch.setattr(machine, "CPUINFO", path)
+@pytest.fixture
+def cpuinfo(monkeypatch, tmp_path):
+    """Point the module at a cpuinfo file of the test's choosing (None: no such file); the parsed fields are
+    cached, so the cache is cleared on the way in and out."""
+
+    def use(text: str | None) -> None:
+        path = tmp_path / "cpuinfo"
+        if text is not None:
+            path.write_text(text)
+        monkeypatch.setattr(machine, "CPUINFO", path)
+        machine._cpuinfo_fields.cache_clear()
+
+    yield use
     machine._cpuinfo_fields.cache_clear()
 
 
-def test_signature_names_family_model_and_widest_extension(monkeypatch, tmp_path):
-    _with_cpuinfo(monkeypatch, tmp_path, AVX2_ONLY)
-    try:
-        assert machine.cpu_signature() == "AMD EPYC (family 25 model 1, avx2)"
-        _with_cpuinfo(monkeypatch, tmp_path, AVX2_ONLY.replace("avx2 fma", "avx2 avx512f fma"))
-        assert machine.vector_extensions() == "avx512"
-    finally:
-        machine._cpuinfo_fields.cache_clear()
+def test_signature_names_family_model_and_widest_extension(cpuinfo):
+    cpuinfo(AVX2_ONLY)
+    assert machine.cpu_signature() == "AMD EPYC (family 25 model 1, avx2)"
+    cpuinfo(AVX2_ONLY.replace("avx2 fma", "avx2 avx512f fma"))
+    assert machine.vector_extensions() == "avx512"
 
 
-def test_signature_without_cpuinfo_falls_back_to_the_platform(monkeypatch, tmp_path):
-    monkeypatch.setattr(machine, "CPUINFO", tmp_path / "missing")
-    machine._cpuinfo_fields.cache_clear()
-    try:
-        assert machine.cpu_signature()  # some name, never an exception
-        assert "family" not in machine.cpu_signature()
-    finally:
-        machine._cpuinfo_fields.cache_clear()
+def test_signature_without_cpuinfo_falls_back_to_the_platform(cpuinfo):
+    cpuinfo(None)
+    assert machine.cpu_signature()  # some name, never an exception
+    assert "family" not in machine.cpu_signature()
